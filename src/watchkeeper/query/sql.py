@@ -1,0 +1,47 @@
+"""Dialects: the few SQL spellings that differ between engines, so catalog queries are written once.
+
+A catalog query asks its dialect for placeholders, time buckets and quantiles; adding ClickHouse
+means adding a dialect class here and schema files under store/schema/, not touching a caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL with named parameters, ready for a store to execute."""
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Dialect(Protocol):
+    name: str
+
+    def param(self, name: str) -> str:
+        """The placeholder for the named parameter ``name``."""
+
+    def bucket(self, column: str, width: str) -> str:
+        """``column`` (integer ns) floored to a multiple of ``width`` (an expression, ns)."""
+
+    def quantile(self, column: str, q: float) -> str:
+        """The interpolated ``q`` quantile of ``column`` within the group."""
+
+
+class DuckDBDialect:
+    """DuckDB: ``$name`` parameters, exact interpolated quantiles (fast enough at 10M rows)."""
+
+    name = "duckdb"
+
+    def param(self, name: str) -> str:
+        return f"${name}"
+
+    def bucket(self, column: str, width: str) -> str:
+        return f"(({column} // {width}) * {width})"
+
+    def quantile(self, column: str, q: float) -> str:
+        return f"quantile_cont({column}, {q!r})"

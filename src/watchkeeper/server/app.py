@@ -1,0 +1,88 @@
+"""The composition root: ``create_app(settings)`` wires every part of the server, on one screen.
+
+Stores are opened and the writer started in the lifespan, so importing this module touches no file.
+Routes reach the parts through ``request.app.state.services`` (:class:`Services`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from watchkeeper import __version__
+from watchkeeper.dashboard import pages
+from watchkeeper.meta.store import MetaStore
+from watchkeeper.server import health
+from watchkeeper.server.api import records as records_api
+from watchkeeper.server.ingest import native
+from watchkeeper.server.settings import Settings
+from watchkeeper.server.writer import Writer
+from watchkeeper.store.base import Store
+from watchkeeper.store.duckdb import DuckDBStore
+
+STATIC_DIR = Path(__file__).parent.parent / "dashboard" / "static"
+
+
+@dataclass
+class Services:
+    """What routes need, built once per app. Tests may build their own."""
+
+    settings: Settings
+    store: Store
+    meta: MetaStore
+    writer: Writer
+
+
+def open_services(settings: Settings) -> Services:
+    """Open both stores (migrating them) and start the writer."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meta = MetaStore(settings.meta_url)
+    meta.migrate()
+    store = DuckDBStore(settings.telemetry_path)
+    store.migrate()
+    writer = Writer(
+        store,
+        max_records=settings.writer_max_records,
+        linger=settings.writer_linger_ms / 1000,
+        queue_records=settings.writer_queue_records,
+    )
+    writer.start()
+    return Services(settings=settings, store=store, meta=meta, writer=writer)
+
+
+def close_services(services: Services) -> None:
+    """Stop the writer after it commits what it holds, then close the stores."""
+    services.writer.stop()
+    services.store.close()
+    services.meta.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the ASGI app for ``settings``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = open_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            close_services(services)
+
+    app = FastAPI(
+        title="watchkeeper",
+        version=__version__,
+        summary="Monitoring and analytics for LLM-powered Python apps.",
+        lifespan=lifespan,
+    )
+    app.include_router(native.router)
+    app.include_router(records_api.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

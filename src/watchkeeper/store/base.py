@@ -1,0 +1,63 @@
+"""The Store protocol: the one door to the telemetry database, whatever engine is behind it.
+
+Tables are per record kind; their columns are declared here once (:data:`COLUMNS`) so every store
+and the query catalog agree on them. Only ``store/`` modules import a database driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from watchkeeper.query.sql import Dialect, Statement
+from watchkeeper.records import Record
+
+TABLES: Final[dict[str, str]] = {"event": "events", "span": "spans"}
+"""Record kinds this server stores, and their tables. Kinds not listed are refused at ingest."""
+
+COMMON_COLUMNS: Final = (
+    "project", "id", "ts", "service", "environment", "release", "trace_id", "span_id",
+    "user_id", "session_id", "attributes",
+)  # fmt: skip
+
+COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "event": (*COMMON_COLUMNS, "name"),
+    "span": (
+        *COMMON_COLUMNS,
+        "name",
+        "parent_span_id",
+        "span_kind",
+        "status",
+        "status_message",
+        "duration_ns",
+    ),
+}
+
+Entry = tuple[int, Sequence[Record]]
+"""A project id and records for it, as one ingest request delivered them."""
+
+
+class StoreBusyError(RuntimeError):
+    """The store's file is held by another process (a running server)."""
+
+
+class Store(Protocol):
+    """Telemetry storage. Implementations: :class:`watchkeeper.store.duckdb.DuckDBStore`."""
+
+    dialect: Dialect
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent)."""
+
+    def write(self, entries: Sequence[Entry]) -> int:
+        """Store every record of ``entries`` in one transaction and return how many rows were
+        new. Idempotent on (project, kind, id): a record seen before is not stored again."""
+
+    def query(self, statement: Statement) -> list[dict[str, Any]]:
+        """Run a catalog statement and return its rows as dicts (JSON columns decoded)."""
+
+    def delete_before(self, kind: str, ts: int) -> int:
+        """Delete the records of ``kind`` older than ``ts`` (ns); return how many went."""
+
+    def close(self) -> None:
+        """Release the database."""

@@ -1,0 +1,189 @@
+"""The embedded telemetry store: one DuckDB file in the data directory.
+
+DuckDB lets one process own the file (a second one, even read-only, fails to lock it), so the
+server opens it once and every thread uses its own cursor (DuckDB's MVCC keeps readers consistent
+while the writer commits). Rows go in as Arrow tables: DuckDB's fastest row path measured here
+(reference/storage.md §2.2: 131k rows/s at 10k-row batches against 107k for its appender).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from watchkeeper.query.sql import DuckDBDialect, Statement
+from watchkeeper.records import Record
+from watchkeeper.store.base import COLUMNS, TABLES, Entry, StoreBusyError
+
+_JSON_COLUMNS = frozenset({"attributes"})
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "project": pa.int32(),
+    "ts": pa.int64(),
+    "duration_ns": pa.int64(),
+}
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def _column_values(column: str) -> Callable[[int, Record], Any]:
+    if column == "project":
+        return lambda project, _record: project
+    if column == "attributes":
+        return lambda _project, record: _json_encode(record.attributes).decode()
+    return lambda _project, record: getattr(record, column)
+
+
+_GETTERS = {kind: [_column_values(c) for c in columns] for kind, columns in COLUMNS.items()}
+
+
+class DuckDBStore:
+    """The :class:`~watchkeeper.store.base.Store` on an embedded DuckDB file.
+
+    >>> store = DuckDBStore(tmp_path / "telemetry.duckdb")  # doctest: +SKIP
+    >>> store.migrate()  # doctest: +SKIP
+    """
+
+    dialect = DuckDBDialect()
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"{self.path} is in use by another process (a running watchkeeper server?): "
+                    f"{_holder(str(exc))}"
+                ) from None
+            raise
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock:
+                cursor = self._con.cursor()
+                self._cursors.append(cursor)
+            self._local.cursor = cursor
+        return cursor
+
+    def migrate(self) -> None:
+        """Apply the numbered files of schema/duckdb/ not applied yet, each in a transaction."""
+        cur = self._cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+        applied = {
+            row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()
+        }
+        folder = resources.files("watchkeeper.store") / "schema" / "duckdb"
+        for item in sorted(folder.iterdir(), key=lambda f: f.name):
+            match = re.match(r"(\d+)_.*\.sql$", item.name)
+            if not match or int(match[1]) in applied:
+                continue
+            cur.begin()
+            try:
+                cur.execute(item.read_text())
+                cur.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($v)", {"v": int(match[1])}
+                )
+                cur.commit()
+            except Exception:
+                cur.rollback()
+                raise
+
+    def write(self, entries: Sequence[Entry]) -> int:
+        """Insert the records of ``entries`` in one transaction; skip ids already stored."""
+        by_kind: dict[str, list[tuple[int, Record]]] = defaultdict(list)
+        for project, records in entries:
+            for record in records:
+                by_kind[record.__struct_config__.tag].append((project, record))  # type: ignore[index]
+        if not by_kind:
+            return 0
+        cur = self._cursor()
+        inserted = 0
+        cur.begin()
+        try:
+            for kind, rows in by_kind.items():
+                inserted += self._insert(cur, kind, rows)
+            cur.commit()
+        except Exception:
+            cur.rollback()
+            raise
+        return inserted
+
+    def _insert(
+        self, cur: duckdb.DuckDBPyConnection, kind: str, rows: list[tuple[int, Record]]
+    ) -> int:
+        columns = COLUMNS[kind]
+        table = TABLES[kind]
+        arrays = [
+            pa.array([get(project, record) for project, record in rows], _ARROW_TYPES.get(column))
+            for column, get in zip(columns, _GETTERS[kind], strict=True)
+        ]
+        cur.register("incoming", pa.Table.from_arrays(arrays, names=list(columns)))
+        try:
+            names = ", ".join(columns)
+            # Idempotence: a record whose (project, id) is stored already is skipped. Replays keep
+            # their original ts, so looking only inside the batch's ts range finds them, and the
+            # range lets DuckDB skip every row group outside it (zonemaps).
+            result = cur.execute(
+                f"INSERT INTO {table} ({names})"
+                f" SELECT {names} FROM (SELECT DISTINCT ON (project, id) * FROM incoming) AS i"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS s"
+                f"  WHERE s.ts BETWEEN (SELECT min(ts) FROM incoming)"
+                f"  AND (SELECT max(ts) FROM incoming)"
+                f"  AND s.project = i.project AND s.id = i.id)"
+            ).fetchone()
+        finally:
+            cur.unregister("incoming")
+        return int(result[0]) if result else 0
+
+    def query(self, statement: Statement) -> list[dict[str, Any]]:
+        """Run ``statement``; rows come back as dicts with JSON columns decoded."""
+        cur = self._cursor()
+        cur.execute(statement.sql, dict(statement.params))
+        names = [d[0] for d in cur.description or ()]
+        decode = [name in _JSON_COLUMNS for name in names]
+        return [
+            {
+                name: _json_decode(value) if json and isinstance(value, str) else value
+                for name, value, json in zip(names, row, decode, strict=True)
+            }
+            for row in cur.fetchall()
+        ]
+
+    def delete_before(self, kind: str, ts: int) -> int:
+        """Delete the ``kind`` records with ``ts`` before the given ns timestamp."""
+        result = (
+            self._cursor()
+            .execute(f"DELETE FROM {TABLES[kind]} WHERE ts < $ts", {"ts": ts})
+            .fetchone()
+        )
+        return int(result[0]) if result else 0
+
+    def close(self) -> None:
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._local = threading.local()
+        self._con.close()
+
+
+def _holder(message: str) -> str:
+    """The 'Conflicting lock is held in <program> (PID n)' part of DuckDB's message, if any."""
+    match = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", message)
+    return f"lock held by {match[1]}" if match else message
