@@ -203,7 +203,7 @@ def _check(query: Query, params: Params) -> dict[str, Any]:
     return checked
 
 
-def statement(name: str, dialect: Dialect, **params: Any) -> Statement:
+def statement(name: str, dialect: Dialect, /, **params: Any) -> Statement:
     """Build the named query's statement for ``dialect`` after checking its parameters."""
     query = CATALOG.get(name)
     if query is None:
@@ -211,7 +211,7 @@ def statement(name: str, dialect: Dialect, **params: Any) -> Statement:
     return query.build(dialect, _check(query, params))
 
 
-def run(store: Store, name: str, **params: Any) -> list[dict[str, Any]]:
+def run(store: Store, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the named query against ``store``.
 
     >>> run(store, "events.count", project=1, since=0, until=now_ns)  # doctest: +SKIP

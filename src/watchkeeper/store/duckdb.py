@@ -122,6 +122,9 @@ class DuckDBStore:
         except Exception:
             cur.rollback()
             raise
+        finally:
+            for kind in by_kind:
+                cur.unregister(f"incoming_{kind}")
         return inserted
 
     def _insert(
@@ -129,26 +132,23 @@ class DuckDBStore:
     ) -> int:
         columns = COLUMNS[kind]
         table = TABLES[kind]
+        view = f"incoming_{kind}"
         arrays = [
             pa.array([get(project, record) for project, record in rows], _ARROW_TYPES.get(column))
             for column, get in zip(columns, _GETTERS[kind], strict=True)
         ]
-        cur.register("incoming", pa.Table.from_arrays(arrays, names=list(columns)))
-        try:
-            names = ", ".join(columns)
-            # Idempotence: a record whose (project, id) is stored already is skipped. Replays keep
-            # their original ts, so looking only inside the batch's ts range finds them, and the
-            # range lets DuckDB skip every row group outside it (zonemaps).
-            result = cur.execute(
-                f"INSERT INTO {table} ({names})"
-                f" SELECT {names} FROM (SELECT DISTINCT ON (project, id) * FROM incoming) AS i"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS s"
-                f"  WHERE s.ts BETWEEN (SELECT min(ts) FROM incoming)"
-                f"  AND (SELECT max(ts) FROM incoming)"
-                f"  AND s.project = i.project AND s.id = i.id)"
-            ).fetchone()
-        finally:
-            cur.unregister("incoming")
+        cur.register(view, pa.Table.from_arrays(arrays, names=list(columns)))
+        names = ", ".join(columns)
+        # Idempotence: a record whose (project, id) is stored already is skipped. Replays keep
+        # their original ts, so looking only inside the batch's ts range finds them, and the
+        # range lets DuckDB skip every row group outside it (zonemaps).
+        result = cur.execute(
+            f"INSERT INTO {table} ({names})"
+            f" SELECT {names} FROM (SELECT DISTINCT ON (project, id) * FROM {view}) AS i"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS s"
+            f"  WHERE s.ts BETWEEN (SELECT min(ts) FROM {view}) AND (SELECT max(ts) FROM {view})"
+            f"  AND s.project = i.project AND s.id = i.id)"
+        ).fetchone()
         return int(result[0]) if result else 0
 
     def query(self, statement: Statement) -> list[dict[str, Any]]:
