@@ -46,11 +46,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
-        log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        with (self.data_dir / "server.log").open("ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.data_dir / "server.log").read_text()

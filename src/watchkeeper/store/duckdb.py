@@ -20,7 +20,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
-from watchkeeper.query.sql import DuckDBDialect, Statement
+from watchkeeper.query.sql import Dialect, DuckDBDialect, Statement
 from watchkeeper.records import Record
 from watchkeeper.store.base import COLUMNS, TABLES, Entry, StoreBusyError
 
@@ -52,7 +52,7 @@ class DuckDBStore:
     >>> store.migrate()  # doctest: +SKIP
     """
 
-    dialect = DuckDBDialect()
+    dialect: Dialect = DuckDBDialect()
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
