@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -60,7 +60,7 @@ def time_statement(
     source += "    for _ in _repeat(None, _n):\n"
     source += "".join(f"        {line}\n" for line in stmt.splitlines())
     scope: dict[str, Any] = {"_ns": namespace, "_repeat": __import__("itertools").repeat}
-    exec(compile(source, f"<bench {name}>", "exec"), scope)  # noqa: S102 - our own benchmark statement
+    exec(compile(source, f"<bench {name}>", "exec"), scope)
     bench = scope["_bench"]
     bench(min(n, 100))  # warm-up
     if after_repeat:
@@ -89,7 +89,7 @@ def time_statement(
 
 class _SinkHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    counts: dict[str, int] = {}
+    counts: ClassVar[dict[str, int]] = {}
     lock = threading.Lock()
 
     def do_GET(self) -> None:
@@ -111,7 +111,7 @@ class _SinkHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -130,7 +130,7 @@ def wait_http(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - 127.0.0.1 only
+            urllib.request.urlopen(url, timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
@@ -148,8 +148,20 @@ class WatchkeeperServer:
         subprocess.run([*cli, "init", "--data-dir", str(data_dir)], check=True, capture_output=True)
 
         def key(kind: str) -> str:
-            args = ["keys", "create", "--data-dir", str(data_dir), "--project", "default", "--kind", kind, "--quiet"]
-            return subprocess.run([*cli, *args], check=True, capture_output=True, text=True).stdout.strip()
+            args = [
+                "keys",
+                "create",
+                "--data-dir",
+                str(data_dir),
+                "--project",
+                "default",
+                "--kind",
+                kind,
+                "--quiet",
+            ]
+            return subprocess.run(
+                [*cli, *args], check=True, capture_output=True, text=True
+            ).stdout.strip()
 
         self.ingest_key, self.read_token = key("ingest"), key("read")
         self.process = subprocess.Popen(
@@ -159,10 +171,11 @@ class WatchkeeperServer:
         wait_http(f"{self.url}/readyz")
 
     def count(self, kind: str) -> int:
-        request = urllib.request.Request(  # noqa: S310
-            f"{self.url}/api/v1/records/count?kind={kind}", headers={"Authorization": f"Bearer {self.read_token}"}
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/records/count?kind={kind}",
+            headers={"Authorization": f"Bearer {self.read_token}"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:
             return int(json.load(response)["count"])
 
     def stop(self) -> None:
@@ -171,7 +184,10 @@ class WatchkeeperServer:
 
 
 def versions(*packages: str) -> dict[str, str]:
-    found = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cpu"}
+    found = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
+    }
     for package in packages:
         try:
             found[package] = metadata.version(package)

@@ -17,9 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import WatchkeeperServer, versions, write_result  # noqa: E402
-
-import watchkeeper  # noqa: E402
+import watchkeeper
+from harness import WatchkeeperServer, versions, write_result
 
 PER_KIND = 150_000
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ingest_throughput  # noqa: E402
-import sdk_overhead  # noqa: E402
-from harness import RESULTS  # noqa: E402
+import ingest_throughput
+import sdk_overhead
+from harness import RESULTS
 
 
 def summary(overhead: dict, ingest: dict) -> str:  # type: ignore[type-arg]

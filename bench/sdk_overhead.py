@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402 - the bench folder is not a package
+from harness import (
     WatchkeeperServer,
     free_port,
     time_statement,
@@ -61,7 +61,10 @@ def section_watchkeeper(url: str, key: str) -> list[dict[str, Any]]:
     flushed = watchkeeper.flush(30)
     stats = watchkeeper.stats()
     watchkeeper.shutdown()
-    return [track.as_dict() | {"stats": stats, "flushed": flushed}, span.as_dict() | {"stats": stats}]
+    return [
+        track.as_dict() | {"stats": stats, "flushed": flushed},
+        span.as_dict() | {"stats": stats},
+    ]
 
 
 def section_posthog(url: str) -> list[dict[str, Any]]:
@@ -110,7 +113,10 @@ def section_otel(url: str) -> list[dict[str, Any]]:
 def child(section: str, *args: str) -> list[dict[str, Any]]:
     """Run one section in a fresh interpreter and return its timings."""
     done = subprocess.run(
-        [sys.executable, __file__, "--section", section, *args], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--section", section, *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"section {section} failed:\n{done.stderr}")
@@ -144,13 +150,23 @@ def main() -> dict[str, Any]:
     result = {
         "benchmark": "sdk_overhead",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions("watchkeeper", "posthog", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "duckdb"),
+        "versions": versions(
+            "watchkeeper",
+            "posthog",
+            "opentelemetry-sdk",
+            "opentelemetry-exporter-otlp-proto-http",
+            "duckdb",
+        ),
         "method": f"{N} calls per repeat x {REPEATS} repeats, untimed flush after each; median wall ns/call",
         "rows": rows,
         "stored_by_server": stored,
         "ratios": {
-            "posthog_capture / watchkeeper_track": round(rows["posthog"][0]["median_ns"] / track["median_ns"], 1),
-            "otel_span / watchkeeper_span": round(rows["opentelemetry"][0]["median_ns"] / span["median_ns"], 1),
+            "posthog_capture / watchkeeper_track": round(
+                rows["posthog"][0]["median_ns"] / track["median_ns"], 1
+            ),
+            "otel_span / watchkeeper_span": round(
+                rows["opentelemetry"][0]["median_ns"] / span["median_ns"], 1
+            ),
         },
     }
     write_result("sdk_overhead", result)

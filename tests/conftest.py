@@ -21,7 +21,9 @@ def make_event(name: str = "signup", *, ts: int | None = None, **fields: object)
     return Event(id=f"ev-{next(_ids)}", ts=ts or time.time_ns(), name=name, **fields)  # type: ignore[arg-type]
 
 
-def make_span(name: str = "llm.chat", *, duration_ms: float = 12.0, ts: int | None = None, **fields: object) -> Span:
+def make_span(
+    name: str = "llm.chat", *, duration_ms: float = 12.0, ts: int | None = None, **fields: object
+) -> Span:
     """A root span with fresh ids, now unless ``ts`` is given."""
     n = next(_ids)
     return Span(

@@ -26,7 +26,9 @@ def free_port() -> int:
 
 def cli(*args: str, data_dir: Path) -> str:
     """Run a watchkeeper command and return its output; fail the test on a non-zero exit."""
-    done = subprocess.run([*CLI, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*CLI, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     return done.stdout
 
@@ -55,7 +57,7 @@ class Server:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.data_dir / "server.log").read_text()
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -73,10 +75,11 @@ class Server:
         self.process = None
 
     def count(self, kind: str = "event") -> int:
-        request = urllib.request.Request(  # noqa: S310
-            f"{self.url}/api/v1/records/count?kind={kind}", headers={"Authorization": f"Bearer {self.read_token}"}
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/records/count?kind={kind}",
+            headers={"Authorization": f"Bearer {self.read_token}"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             import json
 
             return int(json.load(response)["count"])
@@ -88,8 +91,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     cli("init", data_dir=data_dir)
     srv = Server(data_dir=data_dir)
-    srv.ingest_key = cli("keys", "create", "--project", "default", "--kind", "ingest", "--quiet", data_dir=data_dir).strip()
-    srv.read_token = cli("keys", "create", "--project", "default", "--kind", "read", "--quiet", data_dir=data_dir).strip()
+    srv.ingest_key = cli(
+        "keys", "create", "--project", "default", "--kind", "ingest", "--quiet", data_dir=data_dir
+    ).strip()
+    srv.read_token = cli(
+        "keys", "create", "--project", "default", "--kind", "read", "--quiet", data_dir=data_dir
+    ).strip()
     srv.start()
     yield srv
     srv.stop()

@@ -9,8 +9,9 @@ import textwrap
 import time
 from pathlib import Path
 
-import watchkeeper
 from tests.e2e.conftest import Server
+
+import watchkeeper
 
 
 def wait_for_count(server: Server, expected: int, kind: str = "event", timeout: float = 60) -> int:
@@ -24,7 +25,9 @@ def wait_for_count(server: Server, expected: int, kind: str = "event", timeout: 
 
 def test_20000_events_sent_are_20000_counted(server: Server, tmp_path: Path) -> None:
     """20,000 tracked events and 500 spans arrive, each counted exactly once."""
-    client = watchkeeper.init(endpoint=server.url, key=server.ingest_key, service="e2e", spool_dir=str(tmp_path / "spool"))
+    client = watchkeeper.init(
+        endpoint=server.url, key=server.ingest_key, service="e2e", spool_dir=str(tmp_path / "spool")
+    )
     try:
         for i in range(20_000):
             watchkeeper.track("message_sent", user_id=f"u{i % 97}", properties={"i": i})
@@ -77,7 +80,9 @@ print(watchkeeper.stats())
 """
 
 
-def test_spool_left_by_an_exited_process_is_replayed_by_the_next(server: Server, tmp_path: Path) -> None:
+def test_spool_left_by_an_exited_process_is_replayed_by_the_next(
+    server: Server, tmp_path: Path
+) -> None:
     """An app that exits while the server is down leaves a spool; the next process replays it."""
     spool = str(tmp_path / "spool")
     app = [sys.executable, "-c", textwrap.dedent(APP), server.url, server.ingest_key, spool]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.conftest import make_event, make_span
+
 from watchkeeper.query import catalog
 from watchkeeper.query.catalog import CATALOG, QueryError
 from watchkeeper.query.sql import DuckDBDialect
@@ -31,7 +31,9 @@ def test_every_query_builds_sql_with_its_dialects_placeholders() -> None:
         ({"project": 1, "since": 0, "until": 1, "color": "red"}, "unknown parameter 'color'"),
     ],
 )
-def test_bad_parameters_are_refused_with_their_name(params: dict[str, object], message: str) -> None:
+def test_bad_parameters_are_refused_with_their_name(
+    params: dict[str, object], message: str
+) -> None:
     """A missing, mistyped, out-of-range or unknown parameter raises QueryError naming it."""
     with pytest.raises(QueryError, match=message):
         catalog.statement("events.by_name", DuckDBDialect(), **({"limit": 5} | params))
@@ -40,7 +42,9 @@ def test_bad_parameters_are_refused_with_their_name(params: dict[str, object], m
 def test_too_many_buckets_is_refused() -> None:
     """A bucket width that would make thousands of points is refused rather than run."""
     with pytest.raises(QueryError, match="buckets"):
-        catalog.statement("events.per_bucket", DuckDBDialect(), project=1, since=0, until=10**9, bucket=1)
+        catalog.statement(
+            "events.per_bucket", DuckDBDialect(), project=1, since=0, until=10**9, bucket=1
+        )
 
 
 def test_unknown_query_is_refused() -> None:
@@ -61,7 +65,11 @@ def test_event_queries_count_name_and_bucket(store: Store) -> None:
         {"name": "login", "count": 1, "users": 0},
     ]
     buckets = catalog.run(store, "events.per_bucket", **window, bucket=MINUTE)
-    assert [(b["bucket"], b["count"]) for b in buckets] == [(NOW, 2), (NOW + MINUTE, 1), (NOW + 2 * MINUTE, 1)]
+    assert [(b["bucket"], b["count"]) for b in buckets] == [
+        (NOW, 2),
+        (NOW + MINUTE, 1),
+        (NOW + 2 * MINUTE, 1),
+    ]
     signups = catalog.run(store, "events.per_bucket", **window, bucket=MINUTE, name="signup")
     assert sum(b["count"] for b in signups) == 3
 

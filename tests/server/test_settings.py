@@ -23,7 +23,9 @@ def test_defaults_apply_when_nothing_is_set(tmp_path: Path) -> None:
 
 def test_cli_beats_env_beats_file(tmp_path: Path) -> None:
     """Precedence is command line > WATCHKEEPER_* environment > watchkeeper.toml > default."""
-    (tmp_path / "watchkeeper.toml").write_text("port = 9001\nhost = '0.0.0.0'\nmax_body_bytes = 5\n")
+    (tmp_path / "watchkeeper.toml").write_text(
+        "port = 9001\nhost = '0.0.0.0'\nmax_body_bytes = 5\n"
+    )
     environ = {"WATCHKEEPER_PORT": "9002", "WATCHKEEPER_HOST": "127.0.0.2"}
     settings = load_settings({"data_dir": tmp_path, "port": 9003, "host": None}, environ=environ)
     assert (settings.port, settings.host, settings.max_body_bytes) == (9003, "127.0.0.2", 5)
@@ -45,7 +47,9 @@ def test_data_dir_from_env_locates_the_file(tmp_path: Path) -> None:
         ({"WATCHKEEPER_WRITER_LINGER_MS": "500"}, "writer_linger_ms.*0..100"),
     ],
 )
-def test_bad_values_name_the_setting_and_source(tmp_path: Path, environ: dict[str, str], message: str) -> None:
+def test_bad_values_name_the_setting_and_source(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
     """A value that cannot be used raises SettingsError naming the setting and where it came from."""
     with pytest.raises(SettingsError, match=message):
         load_settings({"data_dir": tmp_path}, environ=environ)
@@ -54,7 +58,7 @@ def test_bad_values_name_the_setting_and_source(tmp_path: Path, environ: dict[st
 def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
     """A misspelt key in watchkeeper.toml is an error, not silently ignored."""
     (tmp_path / "watchkeeper.toml").write_text("prot = 1\n")
-    with pytest.raises(SettingsError, match="unknown setting.*prot"):
+    with pytest.raises(SettingsError, match=r"unknown setting.*prot"):
         load_settings({"data_dir": tmp_path}, environ={})
 
 
@@ -62,13 +66,19 @@ def test_table_and_dataclass_agree() -> None:
     """Every declared setting is a Settings field with the same default, and vice versa."""
     assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings)]
     for setting, field in zip(SETTINGS, fields(Settings), strict=True):
-        assert str(field.default) == str(Path(setting.default) if setting.name == "data_dir" else setting.default)
+        assert str(field.default) == str(
+            Path(setting.default) if setting.name == "data_dir" else setting.default
+        )
 
 
 def test_every_setting_is_documented() -> None:
     """docs/settings.md has a row for each setting, with its default."""
     text = DOCS.read_text()
     for setting in SETTINGS:
-        row = re.search(rf"^\| `{setting.name}` \| `WATCHKEEPER_{setting.name.upper()}` \| `([^`]*)` \|", text, re.M)
+        row = re.search(
+            rf"^\| `{setting.name}` \| `WATCHKEEPER_{setting.name.upper()}` \| `([^`]*)` \|",
+            text,
+            re.M,
+        )
         assert row, f"{setting.name} is not documented in docs/settings.md"
         assert row[1] == str(setting.default), setting.name

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from concurrent.futures import wait
 
 import pytest
-
 from tests.conftest import make_event
+
 from watchkeeper.query import catalog
-from watchkeeper.store.base import Entry, Store
 from watchkeeper.server.writer import Writer, WriterBusyError, WriterStoppedError
+from watchkeeper.store.base import Entry, Store
 
 
 class GatedStore:
@@ -33,7 +33,9 @@ class GatedStore:
 
 
 def total(store: Store) -> int:
-    return int(catalog.run(store, "records.count.event", project=1, since=0, until=2**63 - 1)[0]["count"])
+    return int(
+        catalog.run(store, "records.count.event", project=1, since=0, until=2**63 - 1)[0]["count"]
+    )
 
 
 def test_future_completes_only_after_commit(store: Store) -> None:

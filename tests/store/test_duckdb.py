@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import make_event, make_span
+
 from watchkeeper.query import catalog
 from watchkeeper.query.sql import Statement
 from watchkeeper.store.base import Store, StoreBusyError
@@ -35,7 +35,7 @@ def test_write_returns_new_rows_and_skips_known_ids(store: Store) -> None:
     events = [make_event() for _ in range(50)]
     spans = [make_span() for _ in range(20)]
     assert store.write([(1, [*events, *spans])]) == 70
-    assert store.write([(1, events[:10] + [make_event()]), (1, spans)]) == 1
+    assert store.write([(1, [*events[:10], make_event()]), (1, spans)]) == 1
     assert store.write([(1, [events[0], events[0]])]) == 0
     duplicate = make_event()
     assert store.write([(1, [duplicate, duplicate])]) == 1
@@ -55,8 +55,18 @@ def test_rows_come_back_with_their_fields(store: Store) -> None:
                      attributes={"db.system": "postgresql", "rows": 3, "ok": False, "tags": ["a", "b"]})  # fmt: skip
     store.write([(4, [span])])
     (row,) = catalog.run(store, "records.list.span", project=4, limit=10, **ALL_TIME)
-    assert row["attributes"] == {"db.system": "postgresql", "rows": 3, "ok": False, "tags": ["a", "b"]}
-    assert (row["id"], row["ts"], row["trace_id"], row["duration_ns"]) == (span.id, span.ts, span.trace_id, 3_000_000)
+    assert row["attributes"] == {
+        "db.system": "postgresql",
+        "rows": 3,
+        "ok": False,
+        "tags": ["a", "b"],
+    }
+    assert (row["id"], row["ts"], row["trace_id"], row["duration_ns"]) == (
+        span.id,
+        span.ts,
+        span.trace_id,
+        3_000_000,
+    )
     assert (row["status"], row["status_message"], row["user_id"]) == ("error", "boom", "u7")
 
 
