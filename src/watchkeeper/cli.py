@@ -1,0 +1,402 @@
+"""The ``watchkeeper`` command: serve, init, keys, demo.
+
+Settings follow the server's precedence (settings.py): an option given here > ``WATCHKEEPER_*``
+environment > ``watchkeeper.toml`` > default. A bad value stops with one line naming it (exit 2).
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, Final, NoReturn
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from watchkeeper import demo as demo_app
+from watchkeeper.meta.store import MetaStore
+from watchkeeper.server.app import create_app
+from watchkeeper.server.settings import Settings, SettingsError, load_settings
+from watchkeeper.store.base import StoreBusyError
+from watchkeeper.store.duckdb import DuckDBStore
+
+DEFAULT_ADMIN_EMAIL: Final = "admin@example.com"
+DEMO_PASSWORD: Final = "watchkeeper"  # noqa: S105 (the demo's published login, printed on start)
+"""The demo's fixed login, printed when it starts; demo data lives in its own directory."""
+
+DEFAULT_PROJECT: Final = "default"
+
+app = typer.Typer(
+    name="watchkeeper",
+    help="Self-hosted monitoring and analytics for LLM-powered Python apps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Create API keys (works while a server runs).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Directory holding the stores [default: $WATCHKEEPER_DATA_DIR, ./watchkeeper-data].",
+        show_default=False,
+    ),
+]
+
+
+class KeyKind(StrEnum):
+    ingest = "ingest"
+    read = "read"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``watchkeeper: <message>`` on stderr and exit with ``code``."""
+    errors.print(f"[bold red]watchkeeper:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_from(**options: Any) -> Settings:
+    """The resolved settings, the options given on the command line first."""
+    try:
+        return load_settings(options)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+# watchkeeper init
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`setup` did, for printing."""
+
+    settings: Settings
+    project_id: int
+    admin_email: str
+    admin_password: str | None
+    """The password when the admin was created now; None when the admin existed."""
+    ingest_key: str
+    read_token: str
+
+
+def setup(settings: Settings, admin_email: str, admin_password: str | None) -> Setup:
+    """Create the data directory and both stores, project ``default``, the admin (unless they
+    exist: their password is never changed) with the admin role there, a new ingest key and a new
+    read token. Safe to run again."""
+    data_dir = settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the data directory {data_dir}: {exc.strerror or exc}")
+    # The telemetry store first: if a server holds it, nothing else is changed.
+    try:
+        store = DuckDBStore(settings.telemetry_path)
+    except StoreBusyError:
+        fail(
+            f"the data directory {data_dir} is in use by a running watchkeeper server; stop it "
+            "first or use `watchkeeper keys create`, which works while it runs"
+        )
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    meta = MetaStore(settings.meta_url)
+    try:
+        meta.migrate()
+        project = meta.ensure_project(DEFAULT_PROJECT, "Default")
+        password = admin_password or secrets.token_urlsafe(12)
+        try:
+            admin, created = meta.ensure_user(admin_email, password, is_admin=True)
+        except ValueError as exc:
+            fail(f"admin user: {exc}")
+        if meta.role(admin.id, project.id) is None:
+            meta.grant(admin.id, project.id, "admin")
+        return Setup(
+            settings=settings,
+            project_id=project.id,
+            admin_email=admin.email,
+            admin_password=password if created else None,
+            ingest_key=meta.create_key(project.id, "ingest"),
+            read_token=meta.create_key(project.id, "read"),
+        )
+    finally:
+        meta.close()
+
+
+@app.command()
+def init(
+    data_dir: DataDirOption = None,
+    admin_email: Annotated[
+        str, typer.Option("--admin-email", help="Email of the admin user to create.")
+    ] = DEFAULT_ADMIN_EMAIL,
+    admin_password: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-password",
+            envvar="WATCHKEEPER_ADMIN_PASSWORD",
+            help="Password for a new admin user [default: generated and printed once].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create the data directory, the stores, the default project, the admin and keys."""
+    settings = settings_from(data_dir=data_dir)
+    done = setup(settings, admin_email, admin_password)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("data directory", str(settings.data_dir.resolve()))
+    table.add_row("project", f"{DEFAULT_PROJECT} (id {done.project_id})")
+    if done.admin_password is None:
+        table.add_row("admin", f"{done.admin_email} exists already; its password is unchanged")
+    elif admin_password is None:
+        table.add_row("admin", f"{done.admin_email} created")
+        table.add_row("password", f"[bold yellow]{done.admin_password}[/]  (generated: save it)")
+    else:
+        table.add_row("admin", f"{done.admin_email} created with the password given")
+    console.print("[bold]watchkeeper is set up[/]")
+    console.print(table)
+    # Secrets on lines of their own, never wrapped, so they copy whole.
+    console.print("\nNew ingest key (shown once, only its hash is kept):")
+    console.print(f"  [bold green]{done.ingest_key}[/]", soft_wrap=True)
+    console.print("New read token for the read API (shown once):")
+    console.print(f"  [bold green]{done.read_token}[/]", soft_wrap=True)
+    console.print(
+        f"\nNext: [bold]watchkeeper serve --data-dir {escape(str(settings.data_dir))}[/], "
+        f"open http://{_url_host(settings.host)}:{settings.port} and log in as "
+        f"{escape(done.admin_email)}.\nIn your app: watchkeeper.init(endpoint=<that URL>, "
+        "key=<the ingest key>, service=<its name>)",
+        soft_wrap=True,
+    )
+
+
+# watchkeeper keys create
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option("--project", help="Slug of the project.")],
+    kind: Annotated[
+        KeyKind, typer.Option("--kind", help="ingest: write records; read: the read API.")
+    ],
+    data_dir: DataDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the key alone.")] = False,
+) -> None:
+    """Create an ingest key or a read token and print it (only its hash is stored)."""
+    settings = settings_from(data_dir=data_dir)
+    if not settings.data_dir.is_dir():
+        fail(f"no data directory {settings.data_dir}: run `watchkeeper init` first")
+    meta = MetaStore(settings.meta_url)
+    try:
+        meta.migrate()
+        found = meta.project_by_slug(project)
+        if found is None:
+            known = ", ".join(p.slug for p in meta.projects()) or "none"
+            fail(f"no project {project!r} in {settings.data_dir} (projects: {known})")
+        key = meta.create_key(found.id, kind.value)
+    finally:
+        meta.close()
+    if quiet:
+        print(key)
+    else:
+        name = "ingest key" if kind is KeyKind.ingest else "read token"
+        console.print(f"New {name} for project {escape(found.slug)} (shown once):")
+        console.print(f"[bold green]{key}[/]", soft_wrap=True)
+
+
+# watchkeeper serve
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Address to listen on [default: 127.0.0.1].", show_default=False
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="TCP port; 0 picks a free one [default: 7321].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run the server: ingest, APIs and dashboard, in one process, until Ctrl-C."""
+    settings = settings_from(data_dir=data_dir, host=host, port=port)
+    check_stores_free(settings)
+    with listen(settings.host, settings.port) as sock:
+        server = ServerThread(create_app(settings), sock)
+        server.start()
+        console.print(f"watchkeeper is running at [bold]{server.url}[/]  (Ctrl-C stops it)")
+        wait_for_stop(server)
+        console.print("stopping…")
+        server.stop()
+
+
+def check_stores_free(settings: Settings) -> None:
+    """Stop with a clear message when another process holds the telemetry store."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        DuckDBStore(settings.telemetry_path).close()
+    except StoreBusyError as exc:
+        fail(f"cannot start: {exc}")
+    except OSError as exc:
+        fail(f"cannot use the data directory {settings.data_dir}: {exc}")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: a free one), so the URL is known before start."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
+
+
+class ServerThread:
+    """uvicorn on its own thread, so the main thread owns the signals and can stop the demo app
+    before the server it talks to."""
+
+    def __init__(self, asgi_app: FastAPI, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            asgi_app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="watchkeeper-server"
+        )
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{_url_host(host)}:{port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start serving; stop with a message if the app does not start within ``timeout``."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                fail("the server did not start (the error is above)")
+            if time.monotonic() > deadline:
+                self.stop()
+                fail(f"the server did not start within {timeout:.0f} s")
+            time.sleep(0.02)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self) -> None:
+        """Finish requests in flight, run the app's shutdown (the writer commits), and return."""
+        self.server.should_exit = True
+        self.thread.join()
+
+
+def wait_for_stop(server: ServerThread) -> None:
+    """Block until Ctrl-C or SIGTERM; exit 1 if the server stops by itself first."""
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, handle) for sig in handled}
+    try:
+        while not stop.wait(0.2):
+            if not server.running:
+                fail("the server stopped unexpectedly (the error is above)")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _url_host(host: str) -> str:
+    if host in {"", "0.0.0.0"}:  # noqa: S104 (shown, not bound: the URL a browser can open)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+# watchkeeper demo
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path,
+        typer.Option("--data-dir", help="Directory for the demo's data (kept apart from yours)."),
+    ] = Path("watchkeeper-demo"),
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="TCP port; 0 picks a free one [default: 7321].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run the server with a synthetic LLM chat app sending it live data, until Ctrl-C."""
+    settings = settings_from(data_dir=data_dir, port=port)
+    done = setup(settings, DEFAULT_ADMIN_EMAIL, DEMO_PASSWORD)
+    meta = MetaStore(settings.meta_url)
+    try:
+        login_ok = meta.authenticate(DEFAULT_ADMIN_EMAIL, DEMO_PASSWORD) is not None
+    finally:
+        meta.close()
+    with listen(settings.host, settings.port) as sock:
+        server = ServerThread(create_app(settings), sock)
+        server.start()
+        console.print(f"[bold]watchkeeper demo[/] is running at [bold]{server.url}[/]")
+        if login_ok:
+            console.print(f"  log in as [bold]{DEFAULT_ADMIN_EMAIL}[/] / [bold]{DEMO_PASSWORD}[/]")
+        else:
+            console.print(
+                f"  [yellow]{DEFAULT_ADMIN_EMAIL} exists in {escape(str(data_dir))} with another "
+                "password: log in with that one[/]",
+                soft_wrap=True,
+            )
+        console.print(
+            f"  a synthetic chat app ({demo_app.SERVICE}) sends it live events and traces "
+            "through the SDK\n"
+            f"  send your own app's data: watchkeeper.init(endpoint={server.url!r}, "
+            f"key={done.ingest_key!r}, service=...)\n"
+            f"  read API token: {done.read_token}\n"
+            "Ctrl-C stops everything.",
+            soft_wrap=True,
+        )
+        simulation = demo_app.start(endpoint=server.url, key=done.ingest_key)
+        try:
+            wait_for_stop(server)
+        finally:
+            console.print("stopping…")
+            simulation.stop()
+            server.stop()
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
