@@ -188,8 +188,18 @@ class _RawBatch(msgspec.Struct, kw_only=True):
 
 
 _encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Batch)
 _raw_decoder = msgspec.json.Decoder(_RawBatch)
 _record_decoder: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
+
+
+def _fill_defaults(record: Record, batch: Batch | _RawBatch) -> None:
+    if not record.service:
+        record.service = batch.service
+    if not record.environment:
+        record.environment = batch.environment
+    if not record.release:
+        record.release = batch.release
 
 
 def encode_batch(batch: Batch) -> bytes:
@@ -204,6 +214,18 @@ def decode_batch(data: bytes, *, max_record_bytes: int | None = None) -> Batch:
     record over ``max_record_bytes`` is refused before it is decoded. The batch's
     service/environment/release fill in records that leave theirs empty.
     """
+    if max_record_bytes is None or len(data) <= max_record_bytes:
+        # No record can be over the limit, so one decode of the whole batch does (its errors
+        # already name the record's index); this is the path of every ordinary batch.
+        try:
+            batch = _decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            raise RecordError(str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise RecordError(f"malformed JSON: {exc}") from None
+        for record in batch.records:
+            _fill_defaults(record, batch)
+        return batch
     try:
         raw = _raw_decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -226,12 +248,7 @@ def decode_batch(data: bytes, *, max_record_bytes: int | None = None) -> Batch:
             else:
                 message = f"{message} - at `$.records[{index}]`"
             raise RecordError(message) from None
-        if not record.service:
-            record.service = raw.service
-        if not record.environment:
-            record.environment = raw.environment
-        if not record.release:
-            record.release = raw.release
+        _fill_defaults(record, raw)
         records.append(record)
     return Batch(
         records=records,

@@ -17,7 +17,7 @@ def test_defaults() -> None:
     config = Config.load(environ={})
     assert config.endpoint == "http://127.0.0.1:7321"
     assert (config.environment, config.release, config.key) == ("production", "", "")
-    assert (config.queue_size, config.batch_size, config.flush_interval) == (100_000, 2_000, 1.0)
+    assert (config.queue_size, config.batch_size, config.flush_interval) == (100_000, 5_000, 1.0)
     assert config.gzip and config.enabled and config.spool_max_bytes == 100 * 1024 * 1024
 
 

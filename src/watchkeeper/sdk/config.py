@@ -68,8 +68,9 @@ class Config:
     """Bound of the spool; the oldest batches are dropped past it. 0 turns the spool off."""
     queue_size: int = 100_000
     """Records held in memory before capture calls drop (and count) new ones."""
-    batch_size: int = 2_000
-    """Most records per request; a full batch is sent at once."""
+    batch_size: int = 5_000
+    """Most records per request; a full batch is sent at once. Under load, larger batches spread
+    the server's per-commit cost: 49k records/s end to end at 2,000, 60k at 5,000 (bench/)."""
     flush_interval: float = 1.0
     """Seconds a record waits at most before its (partial) batch is sent."""
     timeout: float = 10.0

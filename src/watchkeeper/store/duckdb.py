@@ -11,17 +11,18 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import msgspec
+from msgspec.structs import astuple
 import pyarrow as pa
 
 from watchkeeper.query.sql import Dialect, DuckDBDialect, Statement
-from watchkeeper.records import Record
+from watchkeeper.records import RECORD_TYPES, Record
 from watchkeeper.store.base import COLUMNS, TABLES, Entry, StoreBusyError
 
 _JSON_COLUMNS = frozenset({"attributes"})
@@ -34,15 +35,22 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 
-def _column_values(column: str) -> Callable[[int, Record], Any]:
-    if column == "project":
-        return lambda project, _record: project
-    if column == "attributes":
-        return lambda _project, record: _json_encode(record.attributes).decode()
-    return lambda _project, record: getattr(record, column)
-
-
-_GETTERS = {kind: [_column_values(c) for c in columns] for kind, columns in COLUMNS.items()}
+def _arrow_table(kind: str, rows: list[tuple[int, Record]]) -> pa.Table:
+    """Columns for ``kind``'s table from its records, transposed in C (astuple + zip): about
+    twice as fast as reading each field of each record in Python."""
+    record_type = RECORD_TYPES[kind]
+    position = {name: i for i, name in enumerate(record_type.__struct_fields__)}
+    fields = list(zip(*(astuple(record) for _, record in rows), strict=True))
+    arrays = []
+    for column in COLUMNS[kind]:
+        if column == "project":
+            values: Any = [project for project, _ in rows]
+        elif column == "attributes":
+            values = [_json_encode(a).decode() for a in fields[position[column]]]
+        else:
+            values = fields[position[column]]
+        arrays.append(pa.array(values, _ARROW_TYPES.get(column)))
+    return pa.Table.from_arrays(arrays, names=list(COLUMNS[kind]))
 
 
 class DuckDBStore:
@@ -130,15 +138,10 @@ class DuckDBStore:
     def _insert(
         self, cur: duckdb.DuckDBPyConnection, kind: str, rows: list[tuple[int, Record]]
     ) -> int:
-        columns = COLUMNS[kind]
         table = TABLES[kind]
         view = f"incoming_{kind}"
-        arrays = [
-            pa.array([get(project, record) for project, record in rows], _ARROW_TYPES.get(column))
-            for column, get in zip(columns, _GETTERS[kind], strict=True)
-        ]
-        cur.register(view, pa.Table.from_arrays(arrays, names=list(columns)))
-        names = ", ".join(columns)
+        cur.register(view, _arrow_table(kind, rows))
+        names = ", ".join(COLUMNS[kind])
         # Idempotence: a record whose (project, id) is stored already is skipped. Replays keep
         # their original ts, so looking only inside the batch's ts range finds them, and the
         # range lets DuckDB skip every row group outside it (zonemaps).
