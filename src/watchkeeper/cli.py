@@ -58,6 +58,12 @@ DataDirOption = Annotated[
         show_default=False,
     ),
 ]
+PortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port", help="TCP port; 0 picks a free one [default: 7321].", show_default=False
+    ),
+]
 
 
 class KeyKind(StrEnum):
@@ -232,12 +238,7 @@ def serve(
             "--host", help="Address to listen on [default: 127.0.0.1].", show_default=False
         ),
     ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port", help="TCP port; 0 picks a free one [default: 7321].", show_default=False
-        ),
-    ] = None,
+    port: PortOption = None,
 ) -> None:
     """Run the server: ingest, APIs and dashboard, in one process, until Ctrl-C."""
     settings = settings_from(data_dir=data_dir, host=host, port=port)
@@ -352,12 +353,7 @@ def demo(
         Path,
         typer.Option("--data-dir", help="Directory for the demo's data (kept apart from yours)."),
     ] = Path("watchkeeper-demo"),
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port", help="TCP port; 0 picks a free one [default: 7321].", show_default=False
-        ),
-    ] = None,
+    port: PortOption = None,
 ) -> None:
     """Run the server with a synthetic LLM chat app sending it live data, until Ctrl-C."""
     settings = settings_from(data_dir=data_dir, port=port)

@@ -18,7 +18,7 @@ path of the bad field; it is a small C extension with no dependencies of its own
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal, TypeAlias
+from typing import Annotated, Final, Literal, TypeAlias, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -187,10 +187,20 @@ class _RawBatch(msgspec.Struct, kw_only=True):
     release: Short = ""
 
 
+_T = TypeVar("_T")
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Batch)
 _raw_decoder = msgspec.json.Decoder(_RawBatch)
 _record_decoder: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise RecordError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"malformed JSON: {exc}") from None
 
 
 def _fill_defaults(record: Record, batch: Batch | _RawBatch) -> None:
@@ -217,21 +227,11 @@ def decode_batch(data: bytes, *, max_record_bytes: int | None = None) -> Batch:
     if max_record_bytes is None or len(data) <= max_record_bytes:
         # No record can be over the limit, so one decode of the whole batch does (its errors
         # already name the record's index); this is the path of every ordinary batch.
-        try:
-            batch = _decoder.decode(data)
-        except msgspec.ValidationError as exc:
-            raise RecordError(str(exc)) from None
-        except msgspec.DecodeError as exc:
-            raise RecordError(f"malformed JSON: {exc}") from None
+        batch = _decode(_decoder, data)
         for record in batch.records:
             _fill_defaults(record, batch)
         return batch
-    try:
-        raw = _raw_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise RecordError(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise RecordError(f"malformed JSON: {exc}") from None
+    raw = _decode(_raw_decoder, data)
     records: list[Record] = []
     for index, item in enumerate(raw.records):
         if max_record_bytes is not None and len(item) > max_record_bytes:

@@ -80,22 +80,19 @@ def _latency_columns(d: Dialect) -> str:
     )
 
 
-def _spans_latency_per_bucket(d: Dialect, p: Params) -> Statement:
-    bucket = d.bucket("ts", d.param("bucket"))
-    return Statement(
-        f"SELECT {bucket} AS bucket, count(*) AS count, {_latency_columns(d)} FROM spans"
-        f" WHERE {_window(d)}{_name_filter(d, p)} GROUP BY bucket ORDER BY bucket",
-        p,
-    )
+def _spans_latency(*, by_name: bool) -> Callable[[Dialect, Params], Statement]:
+    group = "name, bucket" if by_name else "bucket"
 
+    def build(d: Dialect, p: Params) -> Statement:
+        bucket = d.bucket("ts", d.param("bucket"))
+        return Statement(
+            f"SELECT {'name, ' if by_name else ''}{bucket} AS bucket, count(*) AS count,"
+            f" {_latency_columns(d)} FROM spans WHERE {_window(d)}{_name_filter(d, p)}"
+            f" GROUP BY {group} ORDER BY {group}",
+            p,
+        )
 
-def _spans_latency_by_name_per_bucket(d: Dialect, p: Params) -> Statement:
-    bucket = d.bucket("ts", d.param("bucket"))
-    return Statement(
-        f"SELECT name, {bucket} AS bucket, count(*) AS count, {_latency_columns(d)} FROM spans"
-        f" WHERE {_window(d)}{_name_filter(d, p)} GROUP BY name, bucket ORDER BY name, bucket",
-        p,
-    )
+    return build
 
 
 def _spans_slowest(d: Dialect, p: Params) -> Statement:
@@ -141,13 +138,13 @@ CATALOG: Final[dict[str, Query]] = {
             "spans.latency_per_bucket",
             "Span count and p50/p95/p99 duration per bucket (optionally of one name).",
             (*_WINDOW, "bucket"),
-            _spans_latency_per_bucket,
+            _spans_latency(by_name=False),
         ),
         Query(
             "spans.latency_by_name_per_bucket",
             "Span count and p50/p95/p99 duration by name per bucket.",
             (*_WINDOW, "bucket"),
-            _spans_latency_by_name_per_bucket,
+            _spans_latency(by_name=True),
         ),
         Query(
             "spans.slowest",

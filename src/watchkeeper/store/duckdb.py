@@ -18,8 +18,8 @@ from typing import Any
 
 import duckdb
 import msgspec
-from msgspec.structs import astuple
 import pyarrow as pa
+from msgspec.structs import astuple
 
 from watchkeeper.query.sql import Dialect, DuckDBDialect, Statement
 from watchkeeper.records import RECORD_TYPES, Record
