@@ -79,6 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Monitoring and analytics for LLM-powered Python apps.",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; nothing here may
+        # fetch from the internet, so only the machine-readable /openapi.json is served.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(native.router)
     app.include_router(records_api.router)

@@ -95,3 +95,9 @@ def test_openapi_describes_the_api(running: Running) -> None:
         "/healthz",
         "/readyz",
     } <= set(paths)
+
+
+def test_no_page_loads_scripts_from_the_internet(running: Running) -> None:
+    """FastAPI's CDN-backed /docs and /redoc pages are not served."""
+    assert running.client.get("/docs").status_code == 404
+    assert running.client.get("/redoc").status_code == 404
