@@ -2,7 +2,8 @@
 
 A transport makes one attempt and says how it went (:class:`SendResult`); the retry policy
 (:func:`send_with_retries`: exponential backoff with full jitter, honouring ``Retry-After``) is
-shared by every transport and run by the batcher, which can cut a backoff short at shutdown.
+shared by every transport and run by the delivery (sdk/delivery.py) on the batcher's thread, so
+shutdown can cut a backoff short.
 """
 
 from __future__ import annotations
