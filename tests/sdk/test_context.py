@@ -49,3 +49,29 @@ def test_tasks_inherit_a_copy_of_the_context() -> None:
         return inherited, current_span.get()
 
     assert asyncio.run(main()) == ((1, 2), (1, 2))
+
+
+def test_bind_layers_and_restores() -> None:
+    """bind() adds ids on top of the bound ones; leaving the with block restores the previous."""
+    from watchkeeper.sdk.context import bind, bound
+
+    assert bound() == {}
+    with bind(user_id="u1"):
+        with bind(request_id="r1"):
+            assert bound() == {"user_id": "u1", "request_id": "r1"}
+        assert bound() == {"user_id": "u1"}
+    assert bound() == {}
+
+
+def test_bound_ids_are_per_thread() -> None:
+    """Ids bound in one thread are not seen by another."""
+    import threading
+
+    from watchkeeper.sdk.context import bind, bound
+
+    seen: list[dict[str, str]] = []
+    with bind(user_id="main"):
+        thread = threading.Thread(target=lambda: seen.append(bound()))
+        thread.start()
+        thread.join()
+    assert seen == [{}]

@@ -1,4 +1,4 @@
-"""What the SDK knows about "where we are": the current span, in a :class:`contextvars.ContextVar`.
+"""What the SDK knows about "where we are": the current span and the bound ids, in ContextVars.
 
 A ContextVar gives each thread its own value (a new thread starts with no current span) and each
 asyncio task a copy taken when the task is created, so nesting is right in threaded and async
@@ -39,3 +39,50 @@ def current_ids() -> tuple[str, str] | None:
     """
     ids = current_span.get()
     return None if ids is None else (trace_hex(ids[0]), span_hex(ids[1]))
+
+
+bound_fields: Final[ContextVar[dict[str, str] | None]] = ContextVar(
+    "watchkeeper_bound", default=None
+)
+"""Ids bound to this thread or task (user, session, request) for every record and log line."""
+
+
+class BoundScope:
+    """Returned by :func:`bind`; as a context manager it restores the previous fields on exit."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._token = bound_fields.set(fields)
+
+    def __enter__(self) -> BoundScope:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        bound_fields.reset(self._token)
+
+
+def bind(
+    *, user_id: str | None = None, session_id: str | None = None, request_id: str | None = None
+) -> BoundScope:
+    """Bind ids to the current thread or task, on top of those already bound; ``None`` keeps
+    the bound value. Use as a statement (until the task or thread ends) or a ``with`` block.
+
+    >>> with bind(user_id="u42"):
+    ...     bound()["user_id"]
+    'u42'
+    """
+    fields = dict(bound_fields.get() or {})
+    for key, value in (
+        ("user_id", user_id),
+        ("session_id", session_id),
+        ("request_id", request_id),
+    ):
+        if value is not None:
+            fields[key] = str(value)
+    return BoundScope(fields)
+
+
+def bound() -> dict[str, str]:
+    """The ids bound here (``user_id``, ``session_id``, ``request_id``), possibly empty."""
+    return dict(bound_fields.get() or {})
