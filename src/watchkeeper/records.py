@@ -119,7 +119,8 @@ MetricType: TypeAlias = Literal["counter", "gauge", "histogram"]
 
 class Metric(_Record, tag="metric"):
     """One sample of a metric; labels go in ``attributes``. A histogram sample carries its
-    cumulative ``buckets`` as ``[upper_bound, count]`` pairs with ``count`` and ``sum``."""
+    cumulative ``buckets`` as ``[upper_bound, count]`` pairs with ``count`` and ``sum``; the
+    ``+Inf`` bucket is left out (JSON has no infinity; its count is ``count``)."""
 
     name: Name
     type: MetricType

@@ -27,7 +27,7 @@ def test_migrate_twice_is_harmless(store: Store) -> None:
     store.migrate()
     assert count(store, "event") == 1
     versions = store.query(Statement("SELECT version FROM schema_migrations"))
-    assert versions == [{"version": 1}]
+    assert versions == [{"version": 1}, {"version": 2}]
 
 
 def test_write_returns_new_rows_and_skips_known_ids(store: Store) -> None:
@@ -99,3 +99,44 @@ def test_second_process_gets_a_clear_busy_error(tmp_path: Path) -> None:
             DuckDBStore(path)
     finally:
         holder.communicate("\n", timeout=10)
+
+
+def test_logs_and_metrics_round_trip(store: Store) -> None:
+    """Log and metric records are stored with every field; histogram buckets come back as lists."""
+    from watchkeeper.records import Log, Metric
+
+    line = Log(id="l1", ts=5, body="boom", severity_text="ERROR", severity_number=17, logger="app",
+               attributes={"exception.type": "ValueError"})  # fmt: skip
+    sample = Metric(id="m1", ts=6, name="latency_seconds", type="histogram", count=3, sum=1.5,
+                    buckets=[(0.5, 2), (2.5, 3)], unit="s")  # fmt: skip
+    assert store.write([(1, [line, sample])]) == 2
+    (log_row,) = catalog.run(store, "records.list.log", project=1, limit=5, **ALL_TIME)
+    assert (log_row["body"], log_row["severity_number"], log_row["logger"]) == ("boom", 17, "app")
+    (metric_row,) = catalog.run(store, "records.list.metric", project=1, limit=5, **ALL_TIME)
+    assert metric_row["buckets"] == [[0.5, 2], [2.5, 3]]
+    assert (metric_row["count"], metric_row["sum"], metric_row["unit"]) == (3, 1.5, "s")
+
+
+def test_http_columns_come_from_attributes(store: Store) -> None:
+    """Spans get http_method/route/status_code columns from current or older attribute names;
+    an unusable value leaves the column empty instead of refusing the record."""
+    spans = [
+        make_span(
+            attributes={
+                "http.request.method": "GET",
+                "http.route": "/a/{id}",
+                "http.response.status_code": 404,
+            }
+        ),
+        make_span(attributes={"http.method": "POST", "http.status_code": "503"}),
+        make_span(attributes={"http.response.status_code": "teapot", "http.route": ["odd"]}),
+    ]
+    assert store.write([(1, spans)]) == 3
+    rows = store.query(
+        Statement("SELECT http_method, http_route, http_status_code FROM spans ORDER BY id")
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("GET", "/a/{id}", 404),
+        ("POST", None, 503),
+        (None, None, None),
+    ]

@@ -1,7 +1,8 @@
 """Dialects: the few SQL spellings that differ between engines, so catalog queries are written once.
 
-A catalog query asks its dialect for placeholders, time buckets and quantiles; adding ClickHouse
-means adding a dialect class here and schema files under store/schema/, not touching a caller.
+A catalog query asks its dialect for placeholders, time buckets, quantiles and the like; adding
+ClickHouse means adding a dialect class here and schema files under store/schema/, not touching
+a caller.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class Dialect(Protocol):
     def quantile(self, column: str, q: float) -> str:
         """The interpolated ``q`` quantile of ``column`` within the group."""
 
+    def arg_min(self, value: str, key: str) -> str:
+        """``value`` of the row with the smallest ``key`` in the group."""
+
+    def arg_max(self, value: str, key: str) -> str:
+        """``value`` of the row with the largest ``key`` in the group."""
+
+    def contains(self, column: str, param: str) -> str:
+        """True when ``column`` contains the text of parameter ``param``, ignoring case."""
+
 
 class DuckDBDialect:
     """DuckDB: ``$name`` parameters, exact interpolated quantiles (fast enough at 10M rows)."""
@@ -45,3 +55,13 @@ class DuckDBDialect:
 
     def quantile(self, column: str, q: float) -> str:
         return f"quantile_cont({column}, {q!r})"
+
+    def arg_min(self, value: str, key: str) -> str:
+        return f"arg_min({value}, {key})"
+
+    def arg_max(self, value: str, key: str) -> str:
+        return f"arg_max({value}, {key})"
+
+    def contains(self, column: str, param: str) -> str:
+        # contains() matches literally: no LIKE wildcards to escape in the user's text.
+        return f"contains(lower({column}), lower(${param}))"

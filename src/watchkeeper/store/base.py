@@ -12,7 +12,12 @@ from typing import Any, Final, Protocol
 from watchkeeper.query.sql import Dialect, Statement
 from watchkeeper.records import Record
 
-TABLES: Final[dict[str, str]] = {"event": "events", "span": "spans"}
+TABLES: Final[dict[str, str]] = {
+    "event": "events",
+    "span": "spans",
+    "log": "logs",
+    "metric": "metrics",
+}
 """Record kinds this server stores, and their tables. Kinds not listed are refused at ingest."""
 
 COMMON_COLUMNS: Final = (
@@ -20,18 +25,28 @@ COMMON_COLUMNS: Final = (
     "user_id", "session_id", "attributes",
 )  # fmt: skip
 
+DERIVED: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "span": {
+        "http_method": ("http.request.method", "http.method"),
+        "http_route": ("http.route",),
+        "http_status_code": ("http.response.status_code", "http.status_code"),
+    },
+}
+"""Columns filled from a record's attributes at write time, so pages group by them without
+parsing JSON: column -> attribute keys, current OpenTelemetry name first, older names after."""
+
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "event": (*COMMON_COLUMNS, "name"),
     "span": (
-        *COMMON_COLUMNS,
-        "name",
-        "parent_span_id",
-        "span_kind",
-        "status",
-        "status_message",
-        "duration_ns",
+        *COMMON_COLUMNS, "name", "parent_span_id", "span_kind", "status", "status_message",
+        "duration_ns", *DERIVED["span"],
     ),
-}
+    "log": (*COMMON_COLUMNS, "body", "severity_text", "severity_number", "logger"),
+    "metric": (*COMMON_COLUMNS, "name", "type", "value", "unit", "count", "sum", "buckets"),
+}  # fmt: skip
+
+JSON_COLUMNS: Final = frozenset({"attributes", "buckets"})
+"""Columns holding JSON text in the database and Python values in rows."""
 
 Entry = tuple[int, Sequence[Record]]
 """A project id and records for it, as one ingest request delivered them."""

@@ -23,16 +23,38 @@ from msgspec.structs import astuple
 
 from watchkeeper.query.sql import Dialect, DuckDBDialect, Statement
 from watchkeeper.records import RECORD_TYPES, Record
-from watchkeeper.store.base import COLUMNS, TABLES, Entry, StoreBusyError
+from watchkeeper.store.base import COLUMNS, DERIVED, JSON_COLUMNS, TABLES, Entry, StoreBusyError
 
-_JSON_COLUMNS = frozenset({"attributes"})
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "project": pa.int32(),
     "ts": pa.int64(),
     "duration_ns": pa.int64(),
+    "severity_number": pa.int8(),
+    "value": pa.float64(),
+    "count": pa.int64(),
+    "sum": pa.float64(),
+    "http_status_code": pa.int32(),
 }
+_PARAMETER = re.compile(r"\$(\w+)")
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
+
+
+def _first(attributes: dict[str, Any], keys: tuple[str, ...], integer: bool) -> Any:
+    """The first of ``keys`` present in ``attributes`` (the current semantic-convention name
+    before older ones), as an int for integer columns; None when absent or unusable (a record
+    with an odd attribute is stored, not refused)."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is None or isinstance(value, (list, bool)):
+            continue
+        if not integer:
+            return str(value)
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _arrow_table(kind: str, rows: list[tuple[int, Record]]) -> pa.Table:
@@ -41,12 +63,17 @@ def _arrow_table(kind: str, rows: list[tuple[int, Record]]) -> pa.Table:
     record_type = RECORD_TYPES[kind]
     position = {name: i for i, name in enumerate(record_type.__struct_fields__)}
     fields = list(zip(*(astuple(record) for _, record in rows), strict=True))
+    derived = DERIVED.get(kind, {})
     arrays = []
     for column in COLUMNS[kind]:
         if column == "project":
             values: Any = [project for project, _ in rows]
-        elif column == "attributes":
-            values = [_json_encode(a).decode() for a in fields[position[column]]]
+        elif column in derived:
+            integer = pa.types.is_integer(_ARROW_TYPES.get(column, pa.string()))
+            attributes = fields[position["attributes"]]
+            values = [_first(a, derived[column], integer) for a in attributes]
+        elif column in JSON_COLUMNS:
+            values = [_json_encode(v).decode() for v in fields[position[column]]]
         else:
             values = fields[position[column]]
         arrays.append(pa.array(values, _ARROW_TYPES.get(column)))
@@ -157,9 +184,11 @@ class DuckDBStore:
     def query(self, statement: Statement) -> list[dict[str, Any]]:
         """Run ``statement``; rows come back as dicts with JSON columns decoded."""
         cur = self._cursor()
-        cur.execute(statement.sql, dict(statement.params))
+        # DuckDB refuses parameters the SQL does not use; optional filters leave some unused.
+        used = set(_PARAMETER.findall(statement.sql))
+        cur.execute(statement.sql, {k: v for k, v in statement.params.items() if k in used})
         names = [d[0] for d in cur.description or ()]
-        decode = [name in _JSON_COLUMNS for name in names]
+        decode = [name in JSON_COLUMNS for name in names]
         return [
             {
                 name: _json_decode(value) if json and isinstance(value, str) else value

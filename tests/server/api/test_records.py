@@ -55,7 +55,7 @@ def test_other_projects_are_invisible(running: Running) -> None:
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("kind=log", "kind"),
+        ("kind=check", "kind"),
         ("kind=event&since=yesterday", "since"),
         ("kind=event&since=2h&until=3h", "until"),
     ],

@@ -74,7 +74,7 @@ def _as_record(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-Kind = Annotated[str, Query(description="Record kind: event or span.")]
+Kind = Annotated[str, Query(description="Record kind: event, span, log or metric.")]
 Since = Annotated[
     str | None, Query(description="Start (inclusive): ns, ISO 8601 or a duration back from now.")
 ]
