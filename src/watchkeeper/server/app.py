@@ -19,7 +19,7 @@ from watchkeeper.dashboard import pages
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.server import health
 from watchkeeper.server.api import records as records_api
-from watchkeeper.server.ingest import native
+from watchkeeper.server.ingest import native, otlp
 from watchkeeper.server.settings import Settings
 from watchkeeper.server.writer import Writer
 from watchkeeper.store.base import Store
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(native.router)
+    app.include_router(otlp.router)
     app.include_router(records_api.router)
     app.include_router(health.router)
     app.include_router(pages.router)

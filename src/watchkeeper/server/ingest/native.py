@@ -9,8 +9,6 @@ answer waits for its commit; a full writer answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-import asyncio
-import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -18,60 +16,16 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.records import Batch, RecordError, RecordTooLargeError, decode_batch
 from watchkeeper.server.auth import ingest_project
+from watchkeeper.server.ingest.common import IngestError, commit, decompress, read_body
 from watchkeeper.server.settings import Settings
-from watchkeeper.server.writer import WriterBusyError, WriterStoppedError
 from watchkeeper.store.base import TABLES
 
 router = APIRouter(tags=["ingest"])
 
 
-class IngestError(Exception):
-    """A batch refused before anything was stored; becomes an HTTP error."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise IngestError(413, f"body of {declared} bytes is over the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise IngestError(413, f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing with 413 once the output passes ``limit`` bytes."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-        if len(data) > limit or inflater.unconsumed_tail:
-            raise IngestError(413, f"decompressed body is over the limit of {limit} bytes")
-        data += inflater.flush()
-    except zlib.error as exc:
-        raise IngestError(400, f"body is not valid gzip: {exc}") from None
-    if not inflater.eof:
-        raise IngestError(400, "body is not valid gzip: the stream is truncated")
-    return data
-
-
 def decode(body: bytes, encoding: str, settings: Settings) -> Batch:
     """Decompress and validate a body into a batch of storable records."""
-    if encoding == "gzip":
-        body = gunzip(body, settings.max_decompressed_bytes)
-    elif encoding not in ("", "identity"):
-        raise IngestError(415, f"Content-Encoding {encoding!r} is not supported; use gzip")
-    elif len(body) > settings.max_decompressed_bytes:
-        raise IngestError(413, f"body is over the limit of {settings.max_decompressed_bytes} bytes")
+    body = decompress(body, encoding, settings.max_decompressed_bytes)
     try:
         batch = decode_batch(body, max_record_bytes=settings.max_record_bytes)
     except RecordTooLargeError as exc:
@@ -117,23 +71,9 @@ async def ingest(
         body = await read_body(request, settings.max_body_bytes)
         encoding = request.headers.get("content-encoding", "").strip().lower()
         batch = await run_in_threadpool(decode, body, encoding, settings)
+        if not batch.records:
+            return {"accepted": 0}
+        accepted = await commit(services.writer, project, batch.records)
     except IngestError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
-    if not batch.records:
-        return {"accepted": 0}
-    try:
-        future = services.writer.submit(project, batch.records)
-    except WriterBusyError as exc:
-        raise HTTPException(
-            503, str(exc), headers={"Retry-After": f"{exc.retry_after:.0f}"}
-        ) from None
-    except WriterStoppedError as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
-    try:
-        accepted = await asyncio.wrap_future(future)
-    except Exception:
-        # The commit failed: nothing of this batch is acknowledged, so the client keeps it.
-        raise HTTPException(
-            503, "the store could not commit the batch; retry", headers={"Retry-After": "5"}
-        ) from None
+        raise HTTPException(exc.status, exc.detail, headers=exc.headers or None) from None
     return {"accepted": accepted}
