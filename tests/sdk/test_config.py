@@ -91,3 +91,13 @@ def test_replace_returns_a_changed_copy() -> None:
     """replace() changes the named options only."""
     config = Config(service="a")
     assert config.replace(release="2").release == "2" and config.release == ""
+
+
+def test_metrics_and_redaction_options() -> None:
+    """metrics_interval (15 s, 0 = off) and redact (on) have defaults and read the environment."""
+    config = Config.load(environ={})
+    assert config.metrics_interval == 15.0 and config.redact is True
+    environ = {"WATCHKEEPER_METRICS_INTERVAL": "0", "WATCHKEEPER_REDACT": "off"}
+    config = Config.load(environ=environ)
+    assert config.metrics_interval == 0.0 and config.redact is False
+    assert Config.load(environ=environ, metrics_interval=5.0).metrics_interval == 5.0

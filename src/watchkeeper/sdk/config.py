@@ -47,6 +47,8 @@ class Options(TypedDict, total=False):
     retry_backoff: float
     gzip: bool
     enabled: bool
+    metrics_interval: float
+    redact: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,12 @@ class Config:
     gzip: bool = True
     enabled: bool = True
     """False makes every capture call a no-op: no thread, no file, no request."""
+    metrics_interval: float = 15.0
+    """Seconds between pushes of the Prometheus registry's samples to the server as metric
+    records, from a background thread; 0 turns the push off (``/metrics`` still works)."""
+    redact: bool = True
+    """Replace secrets and personal data (passwords, tokens, API keys, emails, card numbers,
+    JWTs) in log lines before they leave the process (see ``watchkeeper.sdk.redact``)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Unpack[Options]) -> Config:
