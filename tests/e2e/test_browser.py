@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: log in through the form, see the Overview's charts drawn."""
+"""The dashboard in headless Chromium: log in through the form, see every page's charts drawn,
+click from a log line to its trace's waterfall and back, follow the live tail."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from watchkeeper.records import Event, Record, Span
+from watchkeeper.records import Event, Log, Metric, Record, Span
 from watchkeeper.server.app import Services, create_app
 from watchkeeper.server.settings import Settings
 
@@ -66,6 +67,71 @@ def traffic(seed: int = 7) -> list[Record]:
             status=status,
         )
         records.append(span)
+    return records + requests(rng, now)
+
+
+ROUTES = [("POST", "/chat", 700.0), ("GET", "/history", 25.0), ("GET", "/health", 1.0)]
+
+
+def requests(rng: random.Random, now: int) -> list[Record]:
+    """An hour of HTTP requests as traces (server span, database and LLM children), their log
+    lines, and the metric samples an SDK would push every 30 s."""
+    records: list[Record] = []
+    for i in range(300):
+        start = now - int(rng.uniform(5, 3600) * SECOND)
+        method, route, median_ms = rng.choices(ROUTES, [6, 3, 1])[0]
+        failed = route == "/chat" and rng.random() < 0.08
+        total = int(rng.lognormvariate(0, 0.5) * median_ms * 1e6) + 2_000_000
+        trace_id, root_id = f"{0xC0FFEE + i:032x}", f"{0xA000 + i:016x}"
+        http = {"http.request.method": method, "http.route": route,
+                "http.response.status_code": 500 if failed else 200}  # fmt: skip
+        common = {"trace_id": trace_id, "service": "chat-api"}
+        records.append(Span(id=f"r{i}", ts=start, name=f"{method} {route}", span_id=root_id,
+                            duration_ns=total, span_kind="server", status="error" if failed else "ok",
+                            status_message="provider returned 503" if failed else "",
+                            attributes=http, **common))  # type: ignore[arg-type]  # fmt: skip
+        db_id = f"{0xB000 + i:016x}"
+        records.append(Span(id=f"r{i}-db", ts=start + total // 20, name="db.query", span_id=db_id,
+                            parent_span_id=root_id, duration_ns=total // 10, span_kind="client",
+                            attributes={"db.statement": "SELECT * FROM messages WHERE chat = ?"},
+                            **common))  # type: ignore[arg-type]  # fmt: skip
+        records.append(Log(id=f"l{i}-a", ts=start + 1000, body=f"{method} {route} started",
+                           logger="chat.http", span_id=root_id, attributes={"route": route},
+                           **common))  # type: ignore[arg-type]  # fmt: skip
+        if route == "/chat":
+            llm_id = f"{0xD000 + i:016x}"
+            records.append(Span(id=f"r{i}-llm", ts=start + total // 5, name="llm.chat",
+                                span_id=llm_id, parent_span_id=root_id,
+                                duration_ns=total * 7 // 10, span_kind="client",
+                                status="error" if failed else "ok",
+                                attributes={"gen_ai.request.model": "gpt-4o-mini"},
+                                **common))  # type: ignore[arg-type]  # fmt: skip
+            records.append(Span(id=f"r{i}-tok", ts=start + total // 4, name="tokenize",
+                                span_id=f"{0xE000 + i:016x}", parent_span_id=llm_id,
+                                duration_ns=total // 50, **common))  # type: ignore[arg-type]  # fmt: skip
+            level, number, body = (("ERROR", 17, "llm call failed: provider returned 503") if failed
+                                   else ("INFO", 9, "llm answered in time"))  # fmt: skip
+            records.append(Log(id=f"l{i}-b", ts=start + total * 9 // 10, body=body, logger="chat.llm",
+                               severity_text=level, severity_number=number, span_id=llm_id,
+                               **common))  # type: ignore[arg-type]  # fmt: skip
+        if rng.random() < 0.2:
+            records.append(Log(id=f"l{i}-c", ts=start + 500, body="cache miss", logger="chat.cache",
+                               severity_text="DEBUG", severity_number=5,
+                               service="chat-api"))  # fmt: skip
+        if rng.random() < 0.05:
+            records.append(Log(id=f"l{i}-d", ts=start + 900, body="slow database; retrying",
+                               logger="chat.db", severity_text="WARN", severity_number=13,
+                               service="chat-worker"))  # fmt: skip
+    served = {route: 0 for _, route, _ in ROUTES}
+    for step in range(120):
+        ts = now - (120 - step) * 30 * SECOND
+        for _, route, _ in ROUTES:
+            served[route] += rng.randrange(1, 12)
+            records.append(Metric(id=f"m{step}-{route}", ts=ts, name="http_requests_total", type="counter",
+                                  value=served[route], attributes={"route": route},
+                                  service="chat-api"))  # fmt: skip
+        records.append(Metric(id=f"q{step}", ts=ts, name="queue_depth", type="gauge",
+                              value=rng.randrange(0, 30), service="chat-worker"))  # fmt: skip
     return records
 
 
@@ -189,3 +255,120 @@ def test_logout_from_the_user_menu(served: Served, browser: Browser) -> None:
     page.wait_for_url(f"{served.url}/login")
     page.goto(f"{served.url}/")
     assert "/login" in page.url
+
+
+def open_page(browser: Browser, served: Served, path: str) -> tuple[Page, list[str]]:
+    """A logged-in page at ``path``, collecting console errors and page errors."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    log_in(page, served)
+    page.goto(f"{served.url}{path}")
+    return page, problems
+
+
+def assert_charts_drawn(page: Page, count: int) -> list[dict[str, int]]:
+    """``count`` charts, each one uPlot canvas with many painted pixels and its legend."""
+    page.wait_for_selector("[data-chart] .uplot canvas")
+    charts = chart_state(page)
+    assert len(charts) == count
+    for chart in charts:
+        assert chart["plots"] == 1 and chart["width"] > 300 and chart["height"] > 100
+        assert chart["legend"] == chart["series"] + 1
+    for painted in page.eval_on_selector_all(".uplot canvas", f"cs => cs.map({PAINTED})"):
+        assert painted > 500
+    return charts
+
+
+def test_requests_page_draws_its_three_charts(
+    served: Served, browser: Browser, tmp_path: Path
+) -> None:
+    """Request rate, error rate and latency are drawn; the route tables list the routes."""
+    page, problems = open_page(browser, served, "/requests?range=1h")
+    charts = assert_charts_drawn(page, 3)
+    assert [c["series"] for c in charts] == [1, 1, 3]
+    routes = page.locator("table[data-table=routes] tbody tr td:nth-child(2)").all_inner_texts()
+    assert routes == ["/chat", "/history", "/health"]
+    page.screenshot(path=str(tmp_path / "requests.png"), full_page=True)
+    page.click("table[data-table=routes] >> text=/history")  # narrows the charts to one route
+    page.wait_for_url("**route=%2Fhistory**")
+    assert_charts_drawn(page, 3)
+    assert "show all routes" in page.inner_text(".summary")
+    assert problems == []
+
+
+def test_traces_list_opens_a_waterfall(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """A trace from the list opens as a nested waterfall; a span expands to its attributes."""
+    page, problems = open_page(browser, served, "/traces?range=1h&errors=on")
+    page.locator("table[data-table=traces] a", has_text="POST /chat").first.click()
+    page.wait_for_selector(".waterfall")
+    depths = page.eval_on_selector_all(".wf-span", "spans => spans.map(s => +s.dataset.depth)")
+    assert depths == [0, 1, 1, 2]  # POST /chat > db.query, llm.chat > tokenize
+    bars = page.eval_on_selector_all(
+        ".wf-span .wf-bar", "rects => rects.map(r => r.getBoundingClientRect().width)"
+    )
+    track = page.eval_on_selector(".wf-span .wf-track", "t => t.getBoundingClientRect().width")
+    assert abs(bars[0] - track) < 2 and all(0 < width < bars[0] for width in bars[1:])
+    assert page.locator(".wf-span.failed").count() >= 1
+    llm = page.locator(".wf-span", has_text="llm.chat")
+    assert not llm.evaluate("d => d.open")
+    llm.locator("summary").click()
+    assert llm.evaluate("d => d.open")
+    assert "gen_ai.request.model" in llm.locator(".wf-detail").inner_text()
+    assert page.locator("table[data-table=logs] tbody tr").count() >= 2
+    page.screenshot(path=str(tmp_path / "trace.png"), full_page=True)
+    assert problems == []
+
+
+def test_log_line_to_its_trace_and_back(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """The Logs page draws its volume; an error line links to its trace's span and back."""
+    page, problems = open_page(browser, served, "/logs?range=1h&level=17")
+    (volume,) = assert_charts_drawn(page, 1)
+    assert volume["series"] == 1  # errors only
+    page.goto(f"{served.url}/logs?range=1h")
+    (volume,) = assert_charts_drawn(page, 1)
+    assert volume["series"] == 4  # DEBUG, INFO, WARN, ERROR stacked
+    line = page.locator("tr.level-error").first
+    line.locator("summary").click()
+    assert line.locator("details").evaluate("d => d.open")
+    page.screenshot(path=str(tmp_path / "logs.png"), full_page=True)
+    line.locator("a.trace-link").click()
+    page.wait_for_selector(".waterfall")
+    assert "/traces/" in page.url and "#span-" in page.url
+    target = page.locator(".wf-span:target")
+    assert target.evaluate("d => d.open") and "llm.chat" in target.locator("summary").inner_text()
+    page.screenshot(path=str(tmp_path / "trace-from-log.png"), full_page=True)
+    page.click("text=Its logs on the Logs page")
+    page.wait_for_url("**/logs?**trace_id=**")
+    assert page.locator("#log-lines tr").count() == 2
+    assert problems == []
+
+
+def test_live_tail_shows_new_lines_on_top(served: Served, browser: Browser) -> None:
+    """With live tail on, a line written after the page loaded appears at the top, filtered."""
+    page, problems = open_page(browser, served, "/logs?range=1h&service=chat-worker&tail=on")
+    page.wait_for_selector("#log-lines[data-tail]")
+    before = page.locator("#log-lines tr").count()
+    project = served.services.meta.project_by_slug("chat")
+    assert project is not None
+    now = time.time_ns()
+    served.services.store.write([(project.id, [
+        Log(id="tail-1", ts=now, body="worker picked up job 42", service="chat-worker"),
+        Log(id="tail-2", ts=now, body="api line, filtered out", service="chat-api"),
+    ])])  # fmt: skip
+    page.wait_for_selector("#log-lines tr.new", timeout=10_000)
+    assert page.locator("#log-lines tr").count() == before + 1
+    assert "worker picked up job 42" in page.locator("#log-lines tr").first.inner_text()
+    assert "/logs?" in page.url and "service=chat-worker" in page.url
+    assert problems == []
+
+
+def test_metrics_page_charts_a_counter(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """Choosing a metric draws one line per label set."""
+    page, problems = open_page(browser, served, "/app-metrics?range=1h")
+    page.click("table[data-table=metrics] >> text=http_requests_total")
+    (chart,) = assert_charts_drawn(page, 1)
+    assert chart["series"] == 3  # one per route
+    page.screenshot(path=str(tmp_path / "metrics.png"), full_page=True)
+    assert problems == []

@@ -59,6 +59,15 @@ def test_list_filters(store: Store) -> None:
     assert ids(name="GET /health") == ["b"]
 
 
+def test_service_filter_keeps_the_whole_trace(store: Store) -> None:
+    """service= lists the traces that service took part in, with their real root and size."""
+    seed(store)
+    rows = catalog.run(store, "traces.list", **WINDOW, limit=10, service="search")
+    assert [(r["trace_id"][0], r["root_name"], r["root_service"], r["spans"]) for r in rows] == [
+        ("a", "POST /chat", "api", 3)
+    ]
+
+
 def test_spans_of_one_trace_in_start_order(store: Store) -> None:
     """traces.spans returns that trace's spans only, parents before children."""
     seed(store)

@@ -1,4 +1,5 @@
-"""Raw records of any stored kind, newest first, for the read API and exports."""
+"""Raw records of any stored kind, newest first, for the read API and exports; and the services
+that sent them, for the dashboard's service filters."""
 
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ def _list(table: str) -> Builder:
     return build
 
 
+def _services(table: str) -> Builder:
+    def build(d: Dialect, p: Params) -> Statement:
+        return Statement(
+            f"SELECT service, count(*) AS count FROM {table} WHERE {window(d)} AND service <> ''"
+            f" GROUP BY service ORDER BY count DESC, service LIMIT {d.param('limit')}",
+            p,
+        )
+
+    return build
+
+
 QUERIES = tuple(
     query
     for kind, table in TABLES.items()
@@ -29,5 +41,11 @@ QUERIES = tuple(
             _list(table),
         ),
         Query(f"records.count.{kind}", f"{kind} records in the window.", WINDOW, count(table)),
+        Query(
+            f"records.services.{kind}",
+            f"Services that sent {kind} records in the window, busiest first.",
+            (*WINDOW, "limit"),
+            _services(table),
+        ),
     )
 )

@@ -1,15 +1,21 @@
 // watchkeeper dashboard: draws every chart with uPlot after load and after each htmx swap, keeps
 // charts as wide as their panel, and closes open menus. No inline handlers: the page stays CSP-clean.
 //
-// A chart is an element whose data-chart attribute holds the JSON made by pages.chart():
-// {kind: "line"|"bars", unit, since, until, step, x: [s...], series: [{label, values}]}.
+// A chart is an element whose data-chart attribute holds the JSON made by pages/chart.py:
+// {kind: "line"|"bars"|"stacked", unit, since, until, step, x: [s...], series: [{label, values}]}.
+// Also: <time datetime> in local time, the Logs page's live tail, and opening the span a link
+// points at (#span-<id>).
 (function () {
   "use strict";
 
   const HEIGHT = 220;
   // Paul Tol's "bright" scheme: tells apart for colour-blind readers, calm on white.
   const PALETTE = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"];
-  const LATENCY = { p50: "#4477aa", p95: "#ee7733", p99: "#aa3377" };
+  // Series whose name says what they are keep their colour on every chart.
+  const NAMED = {
+    p50: "#4477aa", p95: "#ee7733", p99: "#aa3377", errors: "#ee6677",
+    TRACE: "#dddddd", DEBUG: "#bbbbbb", INFO: "#4477aa", WARN: "#ccbb44", ERROR: "#ee6677", FATAL: "#aa3377",
+  };
   const AXIS = { stroke: "#57606a", grid: { stroke: "#eaeef2", width: 1 }, ticks: { stroke: "#d0d7de", width: 1, size: 4 } };
 
   const charts = new Map(); // element -> uPlot
@@ -64,20 +70,32 @@
     return Math.ceil(size) + 4;
   }
 
+  // Stacked bars: uPlot draws each series from zero, so the chart gets running totals and draws
+  // the top of the stack first; the legend still reads each series' own value. The spec lists
+  // series bottom first; they are drawn (and listed) top first.
+  function drawOrder(spec) {
+    const order = spec.series.map(function (s, i) { return i; });
+    return spec.kind === "stacked" ? order.reverse() : order;
+  }
+
   function options(spec, width) {
-    const bars = spec.kind === "bars";
+    const bars = spec.kind === "bars" || spec.kind === "stacked";
     const series = [{ value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" }];
-    spec.series.forEach(function (s, i) {
-      const color = LATENCY[s.label] || PALETTE[i % PALETTE.length];
+    drawOrder(spec).forEach(function (index) {
+      const s = spec.series[index];
+      const color = NAMED[s.label] || PALETTE[index % PALETTE.length];
       series.push({
         label: s.label,
         stroke: color,
         width: bars ? 0 : 1.5,
-        fill: bars ? color + "b3" : undefined,
+        // Stacked bars overlap (each drawn from zero): only opaque ones keep their colour.
+        fill: bars ? color + (spec.kind === "stacked" ? "" : "b3") : undefined,
         paths: bars ? uPlot.paths.bars({ size: [0.8, 60], align: 0 }) : undefined,
         points: bars ? { show: false } : { size: 5, filter: isolatedPoints },
         spanGaps: false,
-        value: function (plot, value) { return formatValue(value, spec.unit); },
+        value: function (plot, value, seriesIndex, dataIndex) {
+          return formatValue(dataIndex == null ? value : s.values[dataIndex], spec.unit);
+        },
       });
     });
     return {
@@ -109,9 +127,16 @@
 
   function data(spec) {
     // Bars stand in the middle of their bucket; x is each bucket's start.
-    const shift = spec.kind === "bars" ? spec.step / 2 : 0;
+    const shift = spec.kind === "line" ? 0 : spec.step / 2;
     const xs = spec.x.map(function (x) { return x + shift; });
-    return [xs].concat(spec.series.map(function (s) { return s.values; }));
+    let columns = spec.series.map(function (s) { return s.values; });
+    if (spec.kind === "stacked") {
+      const totals = spec.x.map(function () { return 0; });
+      columns = columns.map(function (values) {
+        return values.map(function (v, i) { totals[i] += v || 0; return totals[i]; });
+      });
+    }
+    return [xs].concat(drawOrder(spec).map(function (i) { return columns[i]; }));
   }
 
   function prune() {
@@ -153,7 +178,63 @@
     if (event.key === "Escape") closeMenus(null);
   });
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  // Times arrive in UTC (<time datetime="...Z">); readers want their own clock.
+  const pad = function (n, w) { return String(n).padStart(w || 2, "0"); };
+  function localTimes(root) {
+    const elements = root.querySelectorAll ? root.querySelectorAll("time[datetime]") : [];
+    for (const element of elements) {
+      if (element.dataset.local) continue;
+      const t = new Date(element.getAttribute("datetime"));
+      if (isNaN(t)) continue;
+      element.title = element.getAttribute("datetime");
+      element.textContent = t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate()) + " " +
+        pad(t.getHours()) + ":" + pad(t.getMinutes()) + ":" + pad(t.getSeconds()) + "." + pad(t.getMilliseconds(), 3);
+      element.dataset.local = "1";
+    }
+  }
+
+  // Live tail: each poll asks for the lines after the newest one shown (or, before any, after
+  // the window's start); new lines go on top and the oldest beyond TAIL_KEEP drop off the end.
+  const TAIL_KEEP = 1000;
+  document.addEventListener("htmx:configRequest", function (event) {
+    const body = event.detail.elt;
+    if (!body.hasAttribute || !body.hasAttribute("data-tail")) return;
+    const newest = body.querySelector("tr[data-ts]");
+    event.detail.parameters.after_ts = newest ? newest.dataset.ts : body.dataset.afterTs;
+    event.detail.parameters.after_id = newest ? newest.dataset.id : "";
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const body = event.detail.elt;
+    if (!body.hasAttribute || !body.hasAttribute("data-tail")) return;
+    const rows = body.querySelectorAll("tr[data-ts]");
+    for (let i = TAIL_KEEP; i < rows.length; i++) rows[i].remove();
+  });
+
+  // A link to #span-<id> opens that span's details in the waterfall.
+  function openTarget() {
+    if (!location.hash.startsWith("#span-")) return;
+    const target = document.getElementById(location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") {
+      target.open = true;
+      target.scrollIntoView({ block: "center" });
+    }
+  }
+  window.addEventListener("hashchange", openTarget);
+
+  // Filter forms leave out empty fields, so the address keeps only the filters in use.
+  document.addEventListener("formdata", function (event) {
+    if (!event.target.classList.contains("filters")) return;
+    for (const [name, value] of Array.from(event.formData.entries())) {
+      if (value === "") event.formData.delete(name);
+    }
+  });
+
+  function refresh(root) {
+    drawCharts(root);
+    localTimes(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { refresh(document); openTarget(); });
   // htmx:load fires on every piece of HTML htmx puts in the page (the live part on each refresh).
-  document.addEventListener("htmx:load", function (event) { drawCharts(event.detail.elt); });
+  document.addEventListener("htmx:load", function (event) { refresh(event.detail.elt); });
 })();

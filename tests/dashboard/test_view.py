@@ -1,35 +1,21 @@
-"""The page pattern on the Overview: view parameters, catalog data, full page and live part."""
+"""What every page shares (pages/view.py): the time range and buckets, the project, the live
+part, the top bar, the security headers; shown on the Overview and the other pages."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
-from typing import Any
 
 import pytest
-from tests.dashboard.conftest import Dashboard, event, span
+from tests.dashboard.conftest import Dashboard, charts, event, span
 
 from watchkeeper.dashboard import login
-from watchkeeper.dashboard.pages import RANGES, bucket_seconds
-
-
-def charts(page: str) -> list[dict[str, Any]]:
-    """The chart data embedded in a page, in page order."""
-    found = re.findall(r"data-chart='([^']*)'", page)
-    return [json.loads(html.unescape(text)) for text in found]
+from watchkeeper.dashboard.pages.view import NAV, RANGES, bucket_seconds
 
 
 def fill_shop(dashboard: Dashboard) -> None:
-    dashboard.write(
-        event("signup", user_id="u1"),
-        event("signup", user_id="u2"),
-        event("signup", user_id="u2", ago_s=120),
-        event("message_sent", user_id="u1"),
-        span("llm.chat", 800),
-        span("llm.chat", 1200, status="error"),
-        span("db.query", 3, ago_s=300),
-    )
+    dashboard.write(event("signup", user_id="u1"), span("llm.chat", 800))
 
 
 @pytest.mark.parametrize("key", list(RANGES))
@@ -37,37 +23,6 @@ def test_every_range_has_60_to_120_buckets(key: str) -> None:
     """Each time range is cut into 60 to 120 buckets."""
     seconds = RANGES[key].seconds
     assert 60 <= seconds // bucket_seconds(seconds) <= 120
-
-
-def test_overview_shows_event_and_span_names(logged_in: Dashboard) -> None:
-    """The Overview lists the project's events (count, users) and spans (count, errors)."""
-    fill_shop(logged_in)
-    page = logged_in.client.get("/").text
-    assert "<h1>Overview</h1>" in page
-    assert "<strong>4</strong> events" in page and "<strong>3</strong> spans" in page
-    signup = re.search(r"<tr><td>signup</td>(.*?)</tr>", page)
-    assert signup and re.findall(r">(\d+)<", signup.group(1)) == ["3", "2"]
-    assert "<td>message_sent</td>" in page
-    slowest = re.findall(r"<tr>\s*<td>([\w.]+)</td>", page.split("Slowest spans")[1])
-    assert slowest == ["llm.chat", "db.query"]  # by p95, slowest first
-    assert 'class="num bad">1<' in page  # the llm.chat error
-
-
-def test_overview_chart_data_covers_every_bucket(logged_in: Dashboard) -> None:
-    """Charts carry every bucket of the window: 0 events or no latency where nothing happened."""
-    fill_shop(logged_in)
-    event_chart, latency_chart = charts(logged_in.client.get("/?range=1h").text)
-    assert event_chart["kind"] == "bars" and event_chart["step"] == 30
-    assert len(event_chart["x"]) == 120
-    assert event_chart["until"] - event_chart["since"] == 3600
-    assert event_chart["x"] == latency_chart["x"]
-    (events,) = event_chart["series"]
-    assert sum(events["values"]) == 4 and events["values"].count(0) >= 117
-    assert [s["label"] for s in latency_chart["series"]] == ["p50", "p95", "p99"]
-    assert latency_chart["unit"] == "ms"
-    p50 = latency_chart["series"][0]["values"]
-    assert sorted(v for v in p50 if v is not None) == [3.0, 1000.0]  # ms; the rest are gaps
-    assert p50.count(None) == 118
 
 
 def test_time_range_changes_the_window(logged_in: Dashboard) -> None:
@@ -97,7 +52,7 @@ def test_partial_returns_only_the_live_part(logged_in: Dashboard) -> None:
     assert 'hx-get="/partials/overview?project=shop&amp;range=6h&amp;refresh=5s"' in live
     assert 'hx-trigger="every 5s"' in live and "<td>signup</td>" in live
     still = logged_in.client.get("/partials/overview").text
-    assert "hx-trigger" not in still
+    assert "hx-trigger" not in still and "hx-get" not in still  # a click must not reload it
 
 
 def test_page_with_refresh_on_polls_its_partial(logged_in: Dashboard) -> None:
@@ -105,15 +60,6 @@ def test_page_with_refresh_on_polls_its_partial(logged_in: Dashboard) -> None:
     page = logged_in.client.get("/?refresh=30s").text
     assert 'hx-trigger="every 30s"' in page
     assert 'aria-current="true">30s</a>' in page
-
-
-def test_empty_project_says_how_to_send_data(logged_in: Dashboard) -> None:
-    """With nothing in the window the page shows how to send data instead of empty charts."""
-    page = logged_in.client.get("/").text
-    assert "Nothing arrived in the last 1 hour" in page
-    assert 'watchkeeper.init(endpoint="http://testserver"' in page
-    assert "watchkeeper.track(" in page and 'href="/?project=shop&amp;range=24h"' in page
-    assert charts(page) == []
 
 
 def test_project_switcher_shows_only_the_chosen_projects_data(logged_in: Dashboard) -> None:
@@ -182,3 +128,63 @@ def test_chart_data_is_safe_in_its_attribute() -> None:
     attribute = re.search(r"data-chart='([^']*)'", rendered)
     assert attribute and "<" not in attribute.group(1)
     assert json.loads(html.unescape(attribute.group(1)))["series"][0]["label"] == label
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/requests",
+        "/traces",
+        f"/traces/{'ab' * 16}",
+        "/logs?level=17",
+        "/app-metrics",
+        "/partials/logs/tail?after_ts=1",
+        "/logs?table=lines&format=csv",
+    ],
+)
+def test_anonymous_is_sent_to_login_from_every_page_and_export(
+    dashboard: Dashboard, path: str
+) -> None:
+    """Pages, partials and downloads all need the session: anonymous requests go to the form."""
+    response = dashboard.client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")
+
+
+def test_top_bar_lists_every_page_and_marks_the_section(logged_in: Dashboard) -> None:
+    """The nav has Overview, Requests, Traces, Logs and Metrics; a trace's page is under Traces."""
+    page = logged_in.client.get(f"/traces/{'ab' * 16}").text
+    nav = re.search(r'<nav class="nav".*?</nav>', page, re.S)
+    assert nav
+    labels = re.findall(r">(\w+)</a>", nav.group(0))
+    assert labels == [label for label, _ in NAV] == [
+        "Overview", "Requests", "Traces", "Logs", "Metrics",
+    ]  # fmt: skip
+    assert re.findall(r'aria-current="page">(\w+)<', nav.group(0)) == ["Traces"]
+
+
+def test_range_and_refresh_links_keep_the_page_filters(logged_in: Dashboard) -> None:
+    """Changing the range or refresh stays on the page with its filters; the nav drops them."""
+    page = logged_in.client.get("/logs?service=api&q=timeout").text
+    assert 'href="/logs?project=shop&amp;range=6h&amp;q=timeout&amp;service=api"' in page
+    assert (
+        'href="/logs?project=shop&amp;range=1h&amp;refresh=5s&amp;q=timeout&amp;service=api"'
+        in page
+    )
+    assert 'href="/logs?project=shop&amp;range=1h" aria-current="page"' in page
+    live = logged_in.client.get("/logs?service=api&q=timeout&refresh=5s").text
+    assert (
+        'hx-get="/partials/logs?project=shop&amp;range=1h&amp;refresh=5s&amp;q=timeout&amp;service=api"'
+        in live
+    )
+
+
+def test_every_page_carries_the_security_headers(logged_in: Dashboard) -> None:
+    """Each new page and its download keep the CSP without inline script or style."""
+    for path in ("/requests", "/traces", "/logs", "/app-metrics", f"/traces/{'ab' * 16}",
+                 "/logs?table=lines&format=json"):  # fmt: skip
+        response = logged_in.client.get(path)
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert response.headers["cache-control"] == "no-store", path
+        assert " style=" not in response.text and "<script>" not in response.text, path
