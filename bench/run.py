@@ -9,7 +9,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ingest_throughput
+import logging_overhead
+import middleware
 import sdk_overhead
+import tracing
 from harness import RESULTS
 
 
@@ -54,7 +57,12 @@ def summary(overhead: dict, ingest: dict) -> str:  # type: ignore[type-arg]
 if __name__ == "__main__":
     overhead = sdk_overhead.main()
     ingest = ingest_throughput.main()
-    text = summary(overhead, ingest)
+    logging_result = logging_overhead.main()
+    text = summary(overhead, ingest) + "\n" + logging_overhead.summary(logging_result)
+    tracing_result = tracing.main()
+    text += "\n" + tracing.summary(tracing_result)
+    middleware_result = middleware.main()
+    text += "\n" + middleware.summary(middleware_result)
     (RESULTS / "README.md").write_text(text)
     print(text)
     print(json.dumps(overhead["ratios"]))

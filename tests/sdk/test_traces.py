@@ -11,6 +11,7 @@ import pytest
 
 import watchkeeper
 from watchkeeper.records import Span
+from watchkeeper.sdk.traces import trace
 from watchkeeper.sdk.transport import InMemoryTransport
 from watchkeeper.testing import capture
 
@@ -200,3 +201,100 @@ def test_span_to_an_explicit_client(make_client: Any) -> None:
         assert captured.spans == []
     assert mine.flush()
     assert [record.name for record in mine.transport.records] == ["mine"]
+
+
+def test_trace_decorator_names_the_span_after_the_function() -> None:
+    """@trace records each call under the function's qualified name, sync and async."""
+
+    class Agent:
+        @trace
+        def plan(self) -> str:
+            return "plan"
+
+    @trace(name="fetch.docs", span_kind="client", k=3)
+    async def fetch() -> int:
+        return 1
+
+    with capture() as captured:
+        assert Agent().plan() == "plan"
+        assert asyncio.run(fetch()) == 1
+    plan, fetched = captured.spans
+    assert plan.name.endswith("Agent.plan") and plan.span_kind == "internal"
+    assert (fetched.name, fetched.span_kind, fetched.attributes) == (
+        "fetch.docs",
+        "client",
+        {"k": 3},
+    )
+
+
+def test_status_kind_and_recorded_exception() -> None:
+    """set_status, span_kind and record_exception end up on the record; a handled exception
+    does not make the span an error."""
+    with capture() as captured:
+        with watchkeeper.span("call", span_kind="client") as span:
+            try:
+                raise TimeoutError("slow upstream")
+            except TimeoutError as exc:
+                span.record_exception(exc)
+        with watchkeeper.span("checked") as span:
+            span.set_status("error", "refused by policy")
+        with watchkeeper.span("fine") as span:
+            span.set_status("ok")
+    call, checked, fine = captured.spans
+    assert (call.span_kind, call.status) == ("client", "unset")
+    assert call.attributes["exception.type"] == "TimeoutError"
+    assert call.attributes["exception.message"] == "slow upstream"
+    assert "raise TimeoutError" in str(call.attributes["exception.stacktrace"])
+    assert (checked.status, checked.status_message) == ("error", "refused by policy")
+    assert (fine.status, fine.status_message) == ("ok", "")
+
+
+def test_bad_kind_or_status_is_refused_at_the_call() -> None:
+    """A misspelt span kind or status raises at once rather than losing the record later."""
+    with pytest.raises(ValueError, match="span_kind"):
+        watchkeeper.span("x", span_kind="sever")  # type: ignore[arg-type]
+    with capture(), watchkeeper.span("x") as span, pytest.raises(ValueError, match="status"):
+        span.set_status("failed")  # type: ignore[arg-type]
+
+
+def test_raised_exception_is_described_on_the_span() -> None:
+    """An exception leaving the block adds the exception.* attributes to the error span."""
+    with capture() as captured, pytest.raises(KeyError), watchkeeper.span("lookup"):
+        {}["missing"]
+    (recorded,) = captured.spans
+    assert recorded.status == "error"
+    assert recorded.attributes["exception.type"] == "KeyError"
+    assert str(recorded.attributes["exception.stacktrace"]).startswith("Traceback")
+
+
+def test_bound_user_and_session_go_on_the_span() -> None:
+    """user_id and session_id come from bind(), including a bind inside the span; a user.id
+    attribute wins."""
+    from watchkeeper.sdk.context import bind
+
+    with capture() as captured:
+        with bind(user_id="u1", session_id="s1"), watchkeeper.span("bound"):
+            pass
+        with watchkeeper.span("bound inside"):
+            inner = bind(user_id="u2")
+        inner.__exit__()
+        with watchkeeper.span("attribute", **{"user.id": "u3"}):
+            pass
+    spans = by_name(captured.spans)
+    assert (spans["bound"].user_id, spans["bound"].session_id) == ("u1", "s1")
+    assert spans["bound inside"].user_id == "u2"
+    assert spans["attribute"].user_id == "u3"
+
+
+def test_detach_gives_the_context_back_but_keeps_the_span_open() -> None:
+    """After detach() the span is no longer current, and exiting it later still records it."""
+    with capture() as captured:
+        scope = watchkeeper.span("streamed")
+        scope.__enter__()
+        scope.detach()
+        with watchkeeper.span("next request"):
+            pass
+        scope.__exit__(None, None, None)
+    spans = by_name(captured.spans)
+    assert spans["next request"].parent_span_id is None
+    assert spans["streamed"].duration_ns > 0
