@@ -6,7 +6,34 @@ import types
 
 import watchkeeper
 
-PUBLIC = ["Client", "flush", "init", "shutdown", "span", "stats", "track"]
+PUBLIC = [
+    "ASGIMiddleware",
+    "Client",
+    "LoggingHandler",
+    "StructlogProcessor",
+    "WSGIMiddleware",
+    "bind",
+    "cache_hit",
+    "cache_miss",
+    "configure_logging",
+    "counter",
+    "flush",
+    "gauge",
+    "get_logger",
+    "histogram",
+    "init",
+    "instrument_httpx",
+    "instrument_requests",
+    "instrument_sqlalchemy",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
+    "shutdown",
+    "span",
+    "start_metrics_server",
+    "stats",
+    "trace",
+    "track",
+]
 
 
 def test_all_is_exactly_the_public_names_sorted() -> None:

@@ -32,7 +32,7 @@ def test_init_installs_and_returns_the_default_client() -> None:
 def test_init_again_replaces_and_shuts_down_the_previous_client() -> None:
     """A second init() flushes and stops the first client's thread."""
     first_transport = InMemoryTransport()
-    first = watchkeeper.init(transport=first_transport)
+    first = watchkeeper.init(transport=first_transport, metrics_interval=0)
     watchkeeper.track("to-first")
     second = watchkeeper.init(transport=InMemoryTransport())
     assert DEFAULT.client is second and first is not second
@@ -158,3 +158,34 @@ def test_flatten_survives_unprintable_values() -> None:
             raise RuntimeError("no")
 
     assert flatten({"v": Unprintable()}) == {"v": "<unprintable Unprintable>"}
+
+
+def test_init_pushes_metrics_and_routes_opentelemetry() -> None:
+    """After init(), business metrics reach the server as metric records (a last push at
+    shutdown) and OpenTelemetry API spans are recorded."""
+    from opentelemetry import trace as otel_trace
+
+    from watchkeeper.records import Metric, Span
+
+    transport = InMemoryTransport()
+    client = watchkeeper.init(transport=transport, metrics_interval=3600)
+    watchkeeper.counter("wk_client_test_jobs_total", "Jobs done in the client test.").inc(3)
+    with otel_trace.get_tracer("test").start_as_current_span("otel-op"):
+        pass
+    client.shutdown()
+    metrics = {r.name: r for r in transport.records if isinstance(r, Metric)}
+    assert metrics["wk_client_test_jobs_total"].value == 3
+    assert "otel-op" in [r.name for r in transport.records if isinstance(r, Span)]
+
+
+def test_redaction_is_on_by_default() -> None:
+    """A secret in an event's properties is masked before it leaves the process."""
+    transport = InMemoryTransport()
+    client = Client(transport=transport)
+    watchkeeper.track(
+        "login", properties={"password": "hunter2", "note": "mail me at a@b.io"}, client=client
+    )
+    client.flush()
+    (event,) = transport.records
+    assert "hunter2" not in str(event.attributes) and "a@b.io" not in str(event.attributes)
+    client.shutdown()

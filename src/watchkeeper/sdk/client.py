@@ -8,16 +8,21 @@ at once. Capture calls never raise: an error is swallowed and counted in ``stats
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from time import time_ns
-from typing import Final, Unpack, cast
+from typing import TYPE_CHECKING, Final, Unpack, cast
 
-from watchkeeper.records import MAX_ATTRIBUTES, AttributeValue, Event
+from watchkeeper.records import MAX_ATTRIBUTES, AttributeValue, Event, Log, Record
+from watchkeeper.sdk import processors
 from watchkeeper.sdk.batcher import COUNTERS, Batcher, Item, Processor
 from watchkeeper.sdk.config import Config, Options
 from watchkeeper.sdk.context import current_span, span_hex, trace_hex
 from watchkeeper.sdk.spool import Spool
 from watchkeeper.sdk.transport import HTTPTransport, Transport
+
+if TYPE_CHECKING:
+    from watchkeeper.sdk.metrics import MetricsPush
 
 logger = logging.getLogger("watchkeeper")
 
@@ -28,6 +33,17 @@ _MAX_DEPTH: Final = 8
 
 def _ignore(item: Item) -> None:
     """``enqueue`` of a disabled client."""
+
+
+def _redact_unless_log(record: Record) -> Record:
+    return record if isinstance(record, Log) else processors.redact(record)
+
+
+def _flush_log_lane(timeout: float) -> None:
+    """Let get_logger() lines reach their handlers first, when logging is in use at all."""
+    logs = sys.modules.get("watchkeeper.sdk.logs")
+    if logs is not None:
+        logs.flush(timeout)
 
 
 class Client:
@@ -58,6 +74,11 @@ class Client:
             config = config.replace(**options)
         self.processors: list[Processor] = list(processors)
         """Run in order on the batcher's thread; a client's redaction, sampling and opt-out."""
+        if config.redact:
+            # Privacy by default (DESIGN §5): secrets and PII are masked before a record leaves
+            # the process. Log lines are redacted already when they are built (sdk/logs.py).
+            self.processors.insert(0, _redact_unless_log)
+        self._push: MetricsPush | None = None
         self._batcher: Batcher | None = None
         self.enqueue = _ignore
         if transport is None and config.enabled:
@@ -88,10 +109,15 @@ class Client:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """See :func:`watchkeeper.flush`."""
+        _flush_log_lane(timeout)
         return True if self._batcher is None else self._batcher.flush(timeout)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """See :func:`watchkeeper.shutdown`."""
+        if self._push is not None:
+            self._push.stop(timeout)  # pushes once more, so a short run reports its counts
+            self._push = None
+        _flush_log_lane(timeout)
         if self._batcher is not None:
             self._batcher.shutdown(timeout)
 
@@ -131,6 +157,13 @@ def init(
     DEFAULT.client = client if client.enabled else None
     if previous is not None and previous is not client:
         previous.shutdown()
+    if client.enabled:
+        # Imported here: the OpenTelemetry API and prometheus-client load only once an app
+        # turns monitoring on, keeping `import watchkeeper` cheap.
+        from watchkeeper.sdk import metrics, otel  # noqa: PLC0415
+
+        otel.install()  # follows the default client, so a later init() takes effect
+        client._push = metrics.start_push(client)
     return client
 
 
