@@ -33,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import free_port, versions, wait_http, write_result
 
 MODES = ("plain", "middleware", "middleware + OpenTelemetry")
+ENDPOINTS = {
+    "hello": "/items/1",  # the worst case: a route that does nothing, so only overhead shows
+    "orders": "/orders/7",  # a realistic route: a SQLite query of 20 rows, returned as JSON
+}
 ROUNDS, SECONDS, CONNECTIONS = 3, 8, 32
 
 APP = """
@@ -55,6 +59,19 @@ if mode != "plain":
 async def item(item_id: int) -> dict[str, object]:
     return {"id": item_id, "name": "pen", "price": 1.5}
 
+import sqlite3
+db = sqlite3.connect(":memory:", check_same_thread=False)
+db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, item TEXT, total REAL, at TEXT)")
+db.executemany("INSERT INTO orders (customer, item, total, at) VALUES (?, ?, ?, ?)",
+               [(n % 100, f"item {n}", n * 1.25, f"2026-11-{n % 28 + 1:02d}") for n in range(20000)])
+db.execute("CREATE INDEX by_customer ON orders (customer)")
+
+@app.get("/orders/{customer_id}")
+def orders(customer_id: int) -> list[dict[str, object]]:
+    rows = db.execute("SELECT id, item, total, at FROM orders WHERE customer = ? ORDER BY at DESC LIMIT 20",
+                      (customer_id,)).fetchall()
+    return [{"id": i, "item": item, "total": total, "at": at} for i, item, total, at in rows]
+
 @app.get("/stats")
 async def stats() -> dict[str, int]:
     import watchkeeper
@@ -66,7 +83,7 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=Fa
 
 LOADGEN = """
 import sys, time, threading, http.client
-host, port, seconds, conns = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+host, port, seconds, conns, path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 done = [0]
 lock = threading.Lock()
 def run():
@@ -74,7 +91,7 @@ def run():
     n = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        c.request("GET", "/items/1")
+        c.request("GET", path)
         c.getresponse().read()
         n += 1
     with lock:
@@ -96,11 +113,11 @@ def ensure_wrk() -> str | None:
     return found
 
 
-def load(wrk: str | None, port: int, seconds: float) -> float:
+def load(wrk: str | None, port: int, seconds: float, path: str) -> float:
     """Requests/s the app answered for ``seconds`` of load."""
     if wrk is not None:
         done = subprocess.run(
-            [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", f"http://127.0.0.1:{port}/items/1"],
+            [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
@@ -108,19 +125,19 @@ def load(wrk: str | None, port: int, seconds: float) -> float:
             raise RuntimeError(f"wrk: {done.stdout}")
         return float(match.group(1))
     done = subprocess.run(
-        [sys.executable, "-c", LOADGEN, "127.0.0.1", str(port), str(seconds), "8"],
+        [sys.executable, "-c", LOADGEN, "127.0.0.1", str(port), str(seconds), "8", path],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return float(done.stdout.strip())
 
 
-def run_mode(mode: str, sink_url: str, wrk: str | None) -> dict[str, Any]:
+def run_mode(mode: str, sink_url: str, wrk: str | None, path: str) -> dict[str, Any]:
     port = free_port()
     app = subprocess.Popen([sys.executable, "-c", APP, mode, str(port), sink_url])
     try:
         wait_http(f"http://127.0.0.1:{port}/items/1", 30)
-        load(wrk, port, 2)  # warm-up
-        rate = load(wrk, port, SECONDS)
+        load(wrk, port, 2, path)  # warm-up
+        rate = load(wrk, port, SECONDS, path)
         stats = None
         if mode != "plain":
             import urllib.request
@@ -141,18 +158,25 @@ def main() -> dict[str, Any]:
          f"import tracing; tracing.run_sink({sink_port})"]
     )  # fmt: skip
     sink_url = f"http://127.0.0.1:{sink_port}"
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        endpoint: {mode: [] for mode in MODES} for endpoint in ENDPOINTS
+    }
     try:
         wait_http(sink_url, 10)
         for _ in range(ROUNDS):
-            for mode in MODES:  # interleaved, so a slow spell of the machine hits every mode
-                runs[mode].append(run_mode(mode, sink_url, wrk))
-                time.sleep(0.5)
+            for endpoint, path in ENDPOINTS.items():
+                for mode in MODES:  # interleaved, so a slow spell of the machine hits every mode
+                    runs[endpoint][mode].append(run_mode(mode, sink_url, wrk, path))
+                    time.sleep(0.5)
     finally:
         sink.terminate()
         sink.wait()
-    medians = {mode: statistics.median(r["requests_per_s"] for r in runs[mode]) for mode in MODES}
-    plain = medians["plain"]
+    medians = {
+        endpoint: {
+            mode: statistics.median(r["requests_per_s"] for r in by_mode[mode]) for mode in MODES
+        }
+        for endpoint, by_mode in runs.items()
+    }
     result = {
         "benchmark": "middleware",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -166,8 +190,13 @@ def main() -> dict[str, Any]:
         ),
         "runs": runs,
         "requests_per_s": medians,
+        "endpoints": ENDPOINTS,
         "loss_percent": {
-            mode: round(100 * (plain - medians[mode]) / plain, 1) for mode in MODES[1:]
+            endpoint: {
+                mode: round(100 * (rates["plain"] - rates[mode]) / rates["plain"], 1)
+                for mode in MODES[1:]
+            }
+            for endpoint, rates in medians.items()
         },
     }
     write_result("middleware", result)
@@ -182,12 +211,15 @@ def summary(result: dict[str, Any]) -> str:
         "",
         f"{result['method']}; load from {result['load']}.",
         "",
-        "| FastAPI app | requests/s | loss |",
-        "|---|---:|---:|",
-        f"| without watchkeeper | {rates['plain']:,.0f} | |",
+        "| route | FastAPI app | requests/s | loss |",
+        "|---|---|---:|---:|",
     ]
-    for mode in MODES[1:]:
-        lines.append(f"| {mode} | {rates[mode]:,.0f} | {loss[mode]} % |")
+    for endpoint, path in result["endpoints"].items():
+        lines.append(
+            f"| `{path}` ({endpoint}) | without watchkeeper | {rates[endpoint]['plain']:,.0f} | |"
+        )
+        for mode in MODES[1:]:
+            lines.append(f"| | {mode} | {rates[endpoint][mode]:,.0f} | {loss[endpoint][mode]} % |")
     lines += ["", "Target: < 3 % loss with the middleware.", ""]
     return "\n".join(lines)
 

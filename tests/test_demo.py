@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
 
-from watchkeeper.demo import MODELS, ChatApp, rate
+from watchkeeper.demo import MODELS, ChatApp, app_log, rate
 from watchkeeper.records import Span
 from watchkeeper.testing import capture
 
@@ -39,8 +40,9 @@ def test_requests_emit_nested_traces() -> None:
             app.request()
         spans = captured.spans
     roots = [s for s in spans if s.parent_span_id is None]
-    assert len(roots) == 50
-    assert {s.name for s in roots} == {"POST /chat"}
+    assert len([s for s in roots if s.name == "POST /chat"]) == 50
+    assert {s.name for s in roots} == {"POST /chat", "GET /conversations/{id}"}
+    assert {s.span_kind for s in roots} == {"server"}
     by_id = {s.span_id: s for s in spans}
     for span in spans:
         if span.parent_span_id is not None:
@@ -81,7 +83,7 @@ def test_some_requests_fail() -> None:
         for _ in range(600):
             app.request()
         spans = captured.spans
-    roots = [s for s in spans if s.parent_span_id is None]
+    roots = [s for s in spans if s.parent_span_id is None and s.name == "POST /chat"]
     failed = [s for s in roots if s.status == "error"]
     assert 0.005 <= len(failed) / len(roots) <= 0.08
     for root in failed:
@@ -118,3 +120,24 @@ def _depth(span: Span, by_id: dict[str | None, Span]) -> int:
         span = by_id[span.parent_span_id]
         depth += 1
     return depth
+
+
+def test_the_app_logs_inside_its_traces() -> None:
+    """The simulated app's log lines are shipped as log records carrying their trace ids."""
+    from watchkeeper.records import Log
+    from watchkeeper.sdk.logs import LoggingHandler
+
+    handler = LoggingHandler()
+    app_log.addHandler(handler)
+    app_log.setLevel(logging.INFO)
+    try:
+        with capture() as captured:
+            app = ChatApp(seed=8, speed=FAST)
+            for _ in range(30):
+                app.request()
+            logs = [r for r in captured.records if isinstance(r, Log)]
+            trace_ids = {s.trace_id for s in captured.spans}
+    finally:
+        app_log.removeHandler(handler)
+    assert any(line.body.startswith("answered turn") for line in logs)
+    assert all(line.trace_id in trace_ids for line in logs if line.body.startswith("answered"))

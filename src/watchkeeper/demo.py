@@ -26,14 +26,20 @@ from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from time import time
+from time import perf_counter, time
 from typing import Final
 
 import watchkeeper
 from watchkeeper import Client
+from watchkeeper.records import SpanKind
+from watchkeeper.sdk import metrics
 from watchkeeper.sdk.traces import SpanScope
 
 logger = logging.getLogger(__name__)
+app_log = logging.getLogger("chat_api")
+"""The simulated app's own log, shipped to the server (not printed) once the demo starts."""
+MESSAGES = metrics.counter("chat_messages_total", "Chat messages answered, by model.", ("model",))
+SLOW_REQUEST_S = 8.0
 
 SERVICE: Final = "demo-chat-api"
 ENVIRONMENT: Final = "demo"
@@ -211,6 +217,8 @@ class ChatApp:
             source = rnd.choices(("sidebar", "shortcut", "shared_link"), (70, 25, 5))[0]
             self._track("chat_started", user, plan=plan, source=source)
         model = rnd.choices(MODELS, _MODEL_WEIGHTS[plan])[0]
+        if conversation and turn > 0 and rnd.random() < 0.25:
+            self._history(user, conversation)
         status = self._serve(user, plan, model, conversation, turn)
         if status == 200:
             if rnd.random() < 0.06:
@@ -237,8 +245,56 @@ class ChatApp:
         user = rnd.choices(self.users, cum_weights=self.cumulative)[0]
         return user, _plan(user)
 
+    def _history(self, user: str, conversation: str) -> None:
+        """``GET /conversations/{id}``: the app reloading a conversation; now and then a 404."""
+        metrics.request_started("GET")
+        started = perf_counter()
+        root = self._span(
+            "GET /conversations/{id}",
+            {
+                "http.request.method": "GET",
+                "http.route": "/conversations/{id}",
+                "url.path": f"/conversations/{conversation}",
+                "user.id": user,
+            },
+            kind="server",
+        )
+        try:
+            with root:
+                self._wait(_lognormal(self.random, 0.001, 0.4))
+                try:
+                    self._db("SELECT", "messages", 0.006, rows=self.random.randint(2, 40))
+                except SimulatedError as exc:
+                    root.set_attribute("http.response.status_code", exc.status)
+                    app_log.error("history failed for %s: %s", user, exc)
+                    raise
+                status = 404 if self.random.random() < 0.02 else 200
+                root.set_attribute("http.response.status_code", status)
+        except SimulatedError as exc:
+            status = exc.status
+        if status == 404:
+            app_log.info("conversation %s not found", conversation)
+        metrics.request_finished(
+            "GET", "/conversations/{id}", status, perf_counter() - started, 0, 4_000
+        )
+
     def _serve(self, user: str, plan: str, model: Model, conversation: str, turn: int) -> int:
         """The server side of ``POST /chat``; returns the HTTP status answered."""
+        metrics.request_started("POST")
+        started = perf_counter()
+        status = 500
+        try:
+            status = self._serve_chat(user, plan, model, conversation, turn)
+        finally:
+            took = perf_counter() - started
+            metrics.request_finished("POST", "/chat", status, took, 600, 2_400)
+        if status == 200:
+            MESSAGES.labels(model=model.name).inc()
+            if took > SLOW_REQUEST_S:
+                app_log.warning("slow chat answer: %.1f s with %s", took, model.name)
+        return status
+
+    def _serve_chat(self, user: str, plan: str, model: Model, conversation: str, turn: int) -> int:
         rnd = self.random
         root = self._span(
             "POST /chat",
@@ -250,13 +306,14 @@ class ChatApp:
                 "app.plan": plan,
                 "gen_ai.conversation.id": conversation,
             },
+            kind="server",
         )
         try:
             with root:
                 self._wait(_lognormal(rnd, 0.002, 0.4))  # auth, parsing
                 try:
                     self._db("SELECT", "messages", 0.004)
-                    with self._span("retrieve_context") as retrieve:
+                    with self._span("retrieve_context", kind="internal") as retrieve:
                         self._embeddings()
                         documents = rnd.randint(3, 8)
                         self._db("SELECT", "documents", 0.018, rows=documents)
@@ -275,12 +332,14 @@ class ChatApp:
                             "gen_ai.operation.name": "execute_tool",
                             "gen_ai.tool.name": "search_web",
                         }
-                        with self._span("execute_tool search_web", tool):
+                        with self._span("execute_tool search_web", tool, kind="internal"):
                             self._wait(_lognormal(rnd, 0.35, 0.5))
                     self._chat(model, conversation, turn, finish="stop")
                     self._db("INSERT", "messages", 0.003)
+                    app_log.info("answered turn %d with %s", turn + 1, model.name)
                 except SimulatedError as exc:
                     root.set_attribute("http.response.status_code", exc.status)
+                    app_log.error("chat failed for %s: %s", user, exc, exc_info=True)
                     raise
                 root.set_attribute("http.response.status_code", 200)
         except SimulatedError as exc:
@@ -362,8 +421,10 @@ class ChatApp:
             if rows is not None:
                 span.set_attribute("db.response.returned_rows", rows)
 
-    def _span(self, name: str, attributes: Mapping[str, object] | None = None) -> SpanScope:
-        scope = watchkeeper.span(name, client=self.client)
+    def _span(
+        self, name: str, attributes: Mapping[str, object] | None = None, kind: SpanKind = "client"
+    ) -> SpanScope:
+        scope = watchkeeper.span(name, span_kind=kind, client=self.client)
         if attributes:
             scope.set_attributes(attributes)
         return scope
@@ -415,6 +476,10 @@ def start(endpoint: str, key: str, *, seed: int | None = None) -> Simulation:
         # Synthetic data is not worth keeping on disk if the server goes away first.
         spool_max_bytes=0,
     )
+    if not any(isinstance(h, watchkeeper.LoggingHandler) for h in app_log.handlers):
+        app_log.addHandler(watchkeeper.LoggingHandler())
+    app_log.setLevel(logging.INFO)
+    app_log.propagate = False  # the server's console shows the server, not the synthetic app
     simulation = Simulation(ChatApp(seed=seed))
     simulation.thread.start()
     return simulation
