@@ -103,15 +103,32 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     post_context: list[Text] = []
 
 
+class Breadcrumb(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Something that happened before an error: a log line, an HTTP or LLM call, a navigation."""
+
+    ts: Timestamp
+    category: Short = ""
+    message: Text = ""
+    level: Literal["fatal", "error", "warning", "info", "debug"] = "info"
+    data: Attributes = {}
+
+
 class Error(_Record, tag="error"):
-    """A captured exception or error message; the server groups it into an issue."""
+    """A captured exception or error message; the server groups it into an issue.
+
+    ``frames`` are the innermost exception's stack, innermost last; ``fingerprint`` overrides
+    grouping (``{{ default }}`` stands for the default fingerprint); tags and request/user
+    context go in ``attributes``. ``issue_id`` is set by the server at ingest (a client's value
+    is ignored)."""
 
     type: Short
     message: Text = ""
     level: Literal["fatal", "error", "warning", "info", "debug"] = "error"
     handled: bool = True
-    frames: list[Frame] = []
-    fingerprint: list[Short] = []
+    frames: Annotated[list[Frame], Meta(max_length=256)] = []
+    fingerprint: Annotated[list[Short], Meta(max_length=16)] = []
+    breadcrumbs: Annotated[list[Breadcrumb], Meta(max_length=200)] = []
+    issue_id: Annotated[int, Meta(ge=0)] = 0
 
 
 MetricType: TypeAlias = Literal["counter", "gauge", "histogram"]
