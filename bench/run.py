@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import errors
 import ingest_throughput
 import logging_overhead
 import middleware
@@ -63,6 +64,8 @@ if __name__ == "__main__":
     text += "\n" + tracing.summary(tracing_result)
     middleware_result = middleware.main()
     text += "\n" + middleware.summary(middleware_result)
+    errors_result = errors.main()
+    text += "\n" + errors.summary(errors_result)
     (RESULTS / "README.md").write_text(text)
     print(text)
     print(json.dumps(overhead["ratios"]))

@@ -10,8 +10,10 @@ Importing this package starts nothing: no thread, no file, no connection until `
 The integrations import the library they hook into only when called.
 """
 
+from watchkeeper.sdk.breadcrumbs import add_breadcrumb
 from watchkeeper.sdk.client import Client, flush, init, shutdown, stats, track
 from watchkeeper.sdk.context import bind
+from watchkeeper.sdk.errors import capture_exception, capture_message
 from watchkeeper.sdk.integrations.asgi import WatchkeeperMiddleware as ASGIMiddleware
 from watchkeeper.sdk.integrations.httpx import instrument_httpx
 from watchkeeper.sdk.integrations.requests import instrument_requests
@@ -38,9 +40,12 @@ __all__ = [
     "LoggingHandler",
     "StructlogProcessor",
     "WSGIMiddleware",
+    "add_breadcrumb",
     "bind",
     "cache_hit",
     "cache_miss",
+    "capture_exception",
+    "capture_message",
     "configure_logging",
     "counter",
     "flush",

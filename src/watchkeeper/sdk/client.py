@@ -160,10 +160,13 @@ def init(
     if client.enabled:
         # Imported here: the OpenTelemetry API and prometheus-client load only once an app
         # turns monitoring on, keeping `import watchkeeper` cheap.
-        from watchkeeper.sdk import metrics, otel  # noqa: PLC0415
+        from watchkeeper.sdk import breadcrumbs, errors, metrics, otel  # noqa: PLC0415
 
         otel.install()  # follows the default client, so a later init() takes effect
         client._push = metrics.start_push(client)
+        breadcrumbs.configure(client.config.max_breadcrumbs)
+        if client.config.capture_errors:
+            errors.install()  # the hooks follow the default client too
     return client
 
 

@@ -49,6 +49,9 @@ class Options(TypedDict, total=False):
     enabled: bool
     metrics_interval: float
     redact: bool
+    capture_errors: bool
+    capture_locals: bool
+    max_breadcrumbs: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,14 @@ class Config:
     redact: bool = True
     """Replace secrets and personal data (passwords, tokens, API keys, emails, card numbers,
     JWTs) in log lines before they leave the process (see ``watchkeeper.sdk.redact``)."""
+    capture_errors: bool = True
+    """``init()`` chains ``sys.excepthook`` and ``threading.excepthook`` to report uncaught
+    exceptions, and the log handler reports records logged with ``exc_info``."""
+    capture_locals: bool = False
+    """Errors carry the local variables of their innermost frames (``repr``'d, cut to 256
+    characters, redacted when ``redact`` is on) as ``frame.<n>.vars`` attributes."""
+    max_breadcrumbs: int = 100
+    """Recent log lines and calls kept to show on errors (at most 200; 0 turns them off)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Unpack[Options]) -> Config:

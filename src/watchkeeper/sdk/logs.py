@@ -37,6 +37,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import IO, Any, Final
 
 from watchkeeper.records import MAX_ATTRIBUTES, AttributeValue, Log
+from watchkeeper.sdk import breadcrumbs, errors
 from watchkeeper.sdk.batcher import Item
 from watchkeeper.sdk.client import DEFAULT, Client, flatten
 from watchkeeper.sdk.context import bound_fields, current_trace, span_hex, trace_hex
@@ -65,6 +66,14 @@ def _severity(levelno: int) -> int:
 def _level_name(levelno: int) -> str:
     name = _SEVERITY_TEXT.get(levelno)
     return name if name is not None else logging.getLevelName(levelno)
+
+
+def _error_level(levelno: int) -> errors.Level:
+    if levelno >= 50:
+        return "fatal"
+    if levelno >= 40:
+        return "error"
+    return "warning" if levelno >= 30 else "info"
 
 
 def _plain(args: tuple[object, ...]) -> bool:
@@ -227,9 +236,14 @@ class LoggingHandler(logging.Handler):
             if args and not (type(args) is tuple and _plain(args)):
                 msg, args = record.getMessage(), None
             redact = client.config.redact if self.redact is None else self.redact
-            client.enqueue(
-                (_build_from_record, record, msg, args, record.exc_info, ids, bound, redact)
-            )
+            exc_info = record.exc_info
+            client.enqueue((_build_from_record, record, msg, args, exc_info, ids, bound, redact))
+            if exc_info and exc_info[1] is not None:
+                # Also an error, grouped into an issue; the line is its last breadcrumb but one.
+                errors.capture_logged(
+                    exc_info[1], _error_level(record.levelno), record.getMessage(), record.name
+                )
+            breadcrumbs.log_crumb(record.created, record.name, msg, args, record.levelno)
         except Exception:
             client.count_failure()
 
@@ -355,6 +369,11 @@ class Logger:
                         (_build_log, ts, level, self.name, msg, args, fields, exc_info, ids,
                          bound, redact)
                     )  # fmt: skip
+                    if exc_info is not None and exc_info[1] is not None:
+                        errors.capture_logged(
+                            exc_info[1], _error_level(level), _message(msg, args), self.name
+                        )
+                    breadcrumbs.log_crumb(ts / 1e9, self.name, msg, args, level)
             if local:
                 _LANE.put(
                     (self._std, ts, level, msg, args, fields, exc_info, ids, bound,

@@ -10,9 +10,11 @@ another task (so the app's context changes would not reach us) and cost more per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeAlias
 
+from watchkeeper.sdk import errors
 from watchkeeper.sdk.client import Client
 from watchkeeper.sdk.integrations import REQUEST_ID_HEADER, ServerRequest, warn_once
 
@@ -31,12 +33,16 @@ class WatchkeeperMiddleware:
     path, status, body sizes, user agent, the bound user, and a request id (the caller's
     ``X-Request-ID``, or a new one) that is bound for logs and sent back in the response. A
     ``traceparent`` header continues the caller's trace. A 5xx or an exception marks the span
-    as an error; the exception propagates unchanged.
+    as an error; the exception propagates unchanged, and is reported as an error
+    (``handled=False``) with the request's method, route and URL, unless ``capture_errors`` is
+    off. The first request on an event loop also hooks the loop's exception handler (errors of
+    tasks nobody awaited).
     """
 
     def __init__(self, app: ASGIApp, *, client: Client | None = None) -> None:
         self.app = app
         self.client = client
+        self._loop: object = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = ServerRequest.client_for(self.client)
@@ -79,14 +85,30 @@ class WatchkeeperMiddleware:
                     _finish_adopted(request, scope, root_path, status, sizes)
             await send(message)
 
+        if client.config.capture_errors:
+            self._hook_loop()
+        token = errors.current_request.set(("asgi", scope, root_path))
         try:
             await self.app(scope, receive_counted, send_counted)
         except BaseException as exc:
+            if isinstance(exc, Exception):  # not a cancellation (the client went away)
+                errors.capture_unhandled(exc, "asgi", client=client)
             route = _route(scope, root_path)
             request.finish(status[0] if status else None, route, sizes[0], sizes[1], exc)
             raise
+        finally:
+            errors.current_request.reset(token)
         route = _route(scope, root_path)
         request.finish(status[0] if status else None, route, sizes[0], sizes[1])
+
+    def _hook_loop(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            if loop is not self._loop:
+                self._loop = loop
+                errors.install_asyncio(loop)
+        except Exception as exc:
+            warn_once("the asyncio exception handler", exc)
 
 
 def _request(scope: Scope, client: Client) -> tuple[ServerRequest, tuple[Any, Any], int | None]:

@@ -15,7 +15,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from watchkeeper.sdk import metrics
+from watchkeeper.sdk import breadcrumbs, metrics
 from watchkeeper.sdk.client import DEFAULT
 from watchkeeper.sdk.integrations import warn_once
 from watchkeeper.sdk.propagation import inject
@@ -118,5 +118,24 @@ def _close(
             scope.set_attribute("error.type", type(error).__qualname__)
         duration = perf_counter() - t0
         metrics.outgoing_call("requests", host, request.method or "GET", status, duration)
+        _crumb(scope, request.method or "GET", status, error, duration)
     except Exception as exc:
         warn_once("the requests integration", exc)
+
+
+def _crumb(
+    scope: SpanScope, method: str, status: int | None, error: BaseException | None, seconds: float
+) -> None:
+    """The call as a breadcrumb for errors captured later (URL without its query string)."""
+    url = scope.attributes.get("url.full", "")
+    data: dict[str, object] = {
+        "http.request.method": method,
+        "url.full": url,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+    if status is not None:
+        data["http.response.status_code"] = status
+    elif error is not None:
+        data["error.type"] = type(error).__qualname__
+    level = "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
+    breadcrumbs.add_breadcrumb("http", f"{method} {url}", data, level=level)

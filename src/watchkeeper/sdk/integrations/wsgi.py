@@ -11,9 +11,11 @@ The app's code runs, and sees the span and the request id, inside the call.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
+from watchkeeper.sdk import errors
 from watchkeeper.sdk.client import Client
 from watchkeeper.sdk.integrations import REQUEST_ID_HEADER, ServerRequest, warn_once
 
@@ -30,12 +32,17 @@ class WatchkeeperMiddleware:
     agent, the bound user, and a request id (the caller's ``X-Request-ID``, or a new one) that
     is bound for logs and sent back in the response. A ``traceparent`` header continues the
     caller's trace. A 5xx or an exception marks the span as an error; the exception propagates
-    unchanged.
+    unchanged, and is reported as an error (``handled=False``) with the request's method, route
+    and URL, unless ``capture_errors`` is off. Flask turns an exception into a 500 itself: on
+    a Flask app's ``wsgi_app``, its ``got_request_exception`` signal reports it.
     """
 
     def __init__(self, app: WSGIApp, *, client: Client | None = None) -> None:
         self.app = app
         self.client = client
+        owner = getattr(app, "__self__", None)
+        if owner is not None and "flask" in sys.modules and hasattr(owner, "handle_exception"):
+            _connect_flask(owner, client)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         client = ServerRequest.client_for(self.client)
@@ -64,11 +71,16 @@ class WatchkeeperMiddleware:
                 headers = [*headers, ("X-Request-ID", request.request_id)]
             return start_response(status, headers, exc_info)
 
+        token = errors.current_request.set(("wsgi", environ, None))
         try:
             response.body = self.app(environ, start)
         except BaseException as exc:
+            if isinstance(exc, Exception):
+                errors.capture_unhandled(exc, "wsgi", client=client)
             response.finish(exc)
             raise
+        finally:
+            errors.current_request.reset(token)
         # The app's context ends here; the body may still be read (and the span ended) later,
         # possibly elsewhere, so what the request set in this context is undone now.
         response.suspend()
@@ -100,6 +112,8 @@ class _Response:
                 yield chunk
         except BaseException as exc:
             self.error = exc
+            if isinstance(exc, Exception):
+                errors.capture_unhandled(exc, "wsgi", client=self.request.client)
             raise
 
     def close(self) -> None:
@@ -120,6 +134,19 @@ class _Response:
             size = 0
         route = self.route or _route(self.environ)
         self.request.finish(self.status, route, size, self.sent, error)
+
+
+def _connect_flask(app: Any, client: Client | None) -> None:
+    try:
+        from flask import got_request_exception  # noqa: PLC0415 - the app's dependency
+
+        def report(sender: Any, exception: BaseException, **extra: Any) -> None:
+            if isinstance(exception, Exception):
+                errors.capture_unhandled(exception, "flask", client=client)
+
+        got_request_exception.connect(report, app, weak=False)
+    except Exception as exc:
+        warn_once("the Flask error signal", exc)
 
 
 def _status(line: str) -> int | None:
