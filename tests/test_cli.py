@@ -248,3 +248,22 @@ def _environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
     env["COLUMNS"] = "200"
     return env
+
+
+def test_keys_create_dsn(runner: CliRunner, tmp_path: Path) -> None:
+    """--format dsn prints a Sentry DSN of a new ingest key and the numeric project id; it is
+    refused for read tokens and for an endpoint that is not http(s)."""
+    assert runner.invoke(app, ["init", "--data-dir", str(tmp_path)]).exit_code == 0
+    args = ["--format", "dsn", "--endpoint", "https://wk.example.com/sub/", "--quiet"]
+    result = runner.invoke(app, keys_create(tmp_path, "default", "ingest", *args))
+    assert result.exit_code == 0, result.output
+    found = re.fullmatch(
+        r"https://(wki_[A-Za-z0-9_-]{32})@wk\.example\.com/sub/(\d+)", result.output.strip()
+    )
+    assert found is not None, result.output
+    with meta_of(tmp_path) as meta:
+        assert meta.resolve_key(found[1], "ingest") == int(found[2])
+    result = runner.invoke(app, keys_create(tmp_path, "default", "read", "--format", "dsn"))
+    assert result.exit_code == 1 and "--kind ingest" in result.output
+    bad = ["--format", "dsn", "--endpoint", "ftp://x"]
+    assert runner.invoke(app, keys_create(tmp_path, "default", "ingest", *bad)).exit_code == 1

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, Final, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -69,6 +70,24 @@ PortOption = Annotated[
 class KeyKind(StrEnum):
     ingest = "ingest"
     read = "read"
+
+
+class KeyFormat(StrEnum):
+    key = "key"
+    dsn = "dsn"
+
+
+def sentry_dsn(endpoint: str, key: str, project_id: int) -> str:
+    """The Sentry DSN of an ingest key: ``http(s)://<key>@<host>[:port][/prefix]/<project id>``.
+
+    >>> sentry_dsn("https://wk.example.com/", "wki_x", 3)
+    'https://wki_x@wk.example.com/3'
+    """
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--endpoint {endpoint!r}: expected http(s)://host[:port][/path]")
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{key}@{netloc}{parts.path.rstrip('/')}/{project_id}"
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -203,9 +222,32 @@ def keys_create(
     ],
     data_dir: DataDirOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the key alone.")] = False,
+    format_: Annotated[
+        KeyFormat,
+        typer.Option(
+            "--format", help="key: the key; dsn: a Sentry DSN for Sentry SDKs (ingest keys)."
+        ),
+    ] = KeyFormat.key,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="The server's URL as apps reach it, for --format dsn "
+            "[default: http://<host>:<port> of the settings].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create an ingest key or a read token and print it (only its hash is stored)."""
     settings = settings_from(data_dir=data_dir)
+    if format_ is KeyFormat.dsn:
+        if kind is not KeyKind.ingest:
+            fail("--format dsn needs --kind ingest: a DSN carries an ingest key")
+        endpoint = endpoint or f"http://{_url_host(settings.host)}:{settings.port}"
+        try:
+            sentry_dsn(endpoint, "wki_", 1)
+        except ValueError as exc:
+            fail(str(exc))
     if not settings.data_dir.is_dir():
         fail(f"no data directory {settings.data_dir}: run `watchkeeper init` first")
     meta = MetaStore(settings.meta_url)
@@ -218,10 +260,13 @@ def keys_create(
         key = meta.create_key(found.id, kind.value)
     finally:
         meta.close()
+    if format_ is KeyFormat.dsn and endpoint is not None:
+        key = sentry_dsn(endpoint, key, found.id)
     if quiet:
         print(key)
     else:
         name = "ingest key" if kind is KeyKind.ingest else "read token"
+        name = "Sentry DSN" if format_ is KeyFormat.dsn else name
         console.print(f"New {name} for project {escape(found.slug)} (shown once):")
         console.print(f"[bold green]{key}[/]", soft_wrap=True)
 

@@ -14,12 +14,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from argon2 import PasswordHasher
 
+from watchkeeper.errors.issues import STATUSES, Occurrence
 from watchkeeper.meta.store import MetaStore, UserExistsError, secret_hash
 from watchkeeper.meta.tables import metadata
 
 # Cheap argon2 parameters keep the suite fast; the rehash test switches to stronger ones.
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-TABLES = {"projects", "users", "memberships", "api_keys", "login_sessions"}
+TABLES = {"projects", "users", "memberships", "api_keys", "login_sessions", "issues"}
 
 
 class Clock:
@@ -64,7 +65,7 @@ def test_migrate_is_idempotent(meta: MetaStore, url: str) -> None:
     meta.migrate()
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     engine.dispose()
     assert [p.slug for p in meta.projects()] == ["default"]
 
@@ -321,3 +322,67 @@ def _dump(tmp_path: Path) -> str:
         return "\n".join(connection.iterdump())
     finally:
         connection.close()
+
+
+def occurrence(fingerprint: str = "f1", *, ts: int = 1, release: str = "1.0",
+               severity: str = "major") -> Occurrence:  # fmt: skip
+    return Occurrence(fingerprint=fingerprint, grouping_key=f"v1|{fingerprint}", title="E: x",
+                      type="E", culprit="app in f", level="error", severity=severity, ts=ts,
+                      release=release)  # fmt: skip
+
+
+def test_record_occurrences_creates_and_counts_issues(meta: MetaStore) -> None:
+    """New fingerprints make unresolved issues; later batches add to their counts and times."""
+    project = meta.ensure_project("default").id
+    ids = meta.record_occurrences(project, [occurrence(ts=5), occurrence(ts=3), occurrence("f2")])
+    assert set(ids) == {"f1", "f2"}
+    meta.record_occurrences(project, [occurrence(ts=9, release="1.1", severity="critical")])
+    issue = meta.issue(project, ids["f1"])
+    assert issue is not None and issue.status == "unresolved" and issue.times_seen == 3
+    assert (issue.first_seen, issue.last_seen, issue.last_release) == (3, 9, "1.1")
+    assert issue.severity == "critical"
+    assert [i.id for i in meta.issues(project)] == [ids["f1"], ids["f2"]]
+    assert meta.issue(project + 1, ids["f1"]) is None
+
+
+def test_issue_lifecycle_resolve_regress_ignore(meta: MetaStore) -> None:
+    """Resolved in 1.0: older events keep it resolved, newer ones regress it; ignored stays."""
+    project = meta.ensure_project("default").id
+    issue_id = meta.record_occurrences(project, [occurrence()])["f1"]
+    assert meta.set_issue_status(project, issue_id, "resolved", resolved_in_release="1.0")
+    meta.record_occurrences(project, [occurrence(ts=2, release="0.9")])
+    assert meta.issue(project, issue_id).status == "resolved"  # type: ignore[union-attr]
+    meta.record_occurrences(project, [occurrence(ts=3, release="1.1")])
+    assert meta.issue(project, issue_id).status == "regressed"  # type: ignore[union-attr]
+    assert meta.issues(project, statuses=("regressed",))[0].id == issue_id
+    meta.set_issue_status(project, issue_id, "ignored")
+    meta.record_occurrences(project, [occurrence(ts=4, release="2.0")])
+    assert meta.issue(project, issue_id).status == "ignored"  # type: ignore[union-attr]
+
+
+def test_set_issue_status_checks_status_and_project(meta: MetaStore) -> None:
+    """Unknown statuses raise; another project's issue is not changed."""
+    project = meta.ensure_project("default").id
+    issue_id = meta.record_occurrences(project, [occurrence()])["f1"]
+    with pytest.raises(ValueError, match="status"):
+        meta.set_issue_status(project, issue_id, "fixed")
+    assert not meta.set_issue_status(project + 1, issue_id, "resolved")
+
+
+def test_issues_filter_by_status_window_and_text(meta: MetaStore) -> None:
+    """issues() narrows by status, last/first seen window and title/culprit text."""
+    project = meta.ensure_project("default").id
+    ids = meta.record_occurrences(project, [occurrence("a", ts=10), occurrence("b", ts=20)])
+    meta.set_issue_status(project, ids["a"], "resolved")
+    assert [i.id for i in meta.issues(project, statuses=("unresolved",))] == [ids["b"]]
+    assert [i.id for i in meta.issues(project, since=15)] == [ids["b"]]
+    assert [i.id for i in meta.issues(project, until=15)] == [ids["a"]]
+    assert len(meta.issues(project, text="APP IN")) == 2
+    assert meta.issues(project, text="50%") == []
+
+
+def test_issue_statuses_agree_with_the_domain() -> None:
+    """meta/tables.py repeats errors/issues.py's statuses exactly."""
+    from watchkeeper.meta.tables import ISSUE_STATUSES
+
+    assert ISSUE_STATUSES == STATUSES

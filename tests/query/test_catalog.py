@@ -15,6 +15,7 @@ def test_every_query_builds_sql_with_its_dialects_placeholders() -> None:
         params = dict.fromkeys(query.params, 1) | {"until": 10, "bucket": 1}
         params |= {"trace_id": "a" * 32} if "trace_id" in params else {}
         params |= {"name": "n"} if "name" in params else {}
+        params |= {"id": "e"} if "id" in params else {}
         statement = catalog.statement(name, DuckDBDialect(), **params)
         assert "$project" in statement.sql and "$since" in statement.sql, name
 

@@ -27,7 +27,7 @@ def test_migrate_twice_is_harmless(store: Store) -> None:
     store.migrate()
     assert count(store, "event") == 1
     versions = store.query(Statement("SELECT version FROM schema_migrations"))
-    assert versions == [{"version": 1}, {"version": 2}]
+    assert versions == [{"version": 1}, {"version": 2}, {"version": 3}]
 
 
 def test_write_returns_new_rows_and_skips_known_ids(store: Store) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -28,8 +28,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
+from watchkeeper.errors.issues import IssueState, Occurrence, next_status, strongest
 from watchkeeper.meta import migrations
-from watchkeeper.meta.tables import KEY_KINDS, ROLES, api_keys, login_sessions, memberships
+from watchkeeper.meta.tables import (
+    ISSUE_STATUSES,
+    KEY_KINDS,
+    ROLES,
+    api_keys,
+    login_sessions,
+    memberships,
+)
+from watchkeeper.meta.tables import issues as issues_table
 from watchkeeper.meta.tables import projects as projects_table
 from watchkeeper.meta.tables import users as users_table
 
@@ -68,6 +77,31 @@ class ApiKey:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A group of errors with one fingerprint in a project. Times are ns since the epoch;
+    ``times_seen`` counts events as the pipeline saw them (the telemetry store's count of
+    ``errors`` rows is the exact one); ``resolved_in_release`` is '' when not resolved in one."""
+
+    id: int
+    project_id: int
+    fingerprint: str
+    grouping_key: str
+    title: str
+    type: str
+    culprit: str
+    level: str
+    severity: str
+    status: str
+    first_seen: int
+    last_seen: int
+    first_release: str
+    last_release: str
+    resolved_in_release: str
+    resolved_at: int
+    times_seen: int
 
 
 class UserExistsError(ValueError):
@@ -408,6 +442,160 @@ class MetaStore:
                 login_sessions.delete().where(login_sessions.c.expires_at <= self._clock())
             )
         return result.rowcount
+
+    # Issues
+
+    def record_occurrences(
+        self, project_id: int, occurrences: Sequence[Occurrence]
+    ) -> dict[str, int]:
+        """Add a batch's errors to their issues in one transaction, creating new issues and
+        reopening resolved ones that regressed (errors/issues.py ``next_status``); return the
+        issue id of each fingerprint."""
+        by_fingerprint: dict[str, list[Occurrence]] = {}
+        for occurrence in sorted(occurrences, key=lambda o: o.ts):
+            by_fingerprint.setdefault(occurrence.fingerprint, []).append(occurrence)
+        ids: dict[str, int] = {}
+        if not by_fingerprint:
+            return ids
+        table = issues_table
+        with self._writer.begin() as conn:
+            existing: dict[str, Any] = {}
+            fingerprints = list(by_fingerprint)
+            for start in range(0, len(fingerprints), 500):
+                rows = conn.execute(
+                    sa.select(table).where(
+                        table.c.project_id == project_id,
+                        table.c.fingerprint.in_(fingerprints[start : start + 500]),
+                    )
+                )
+                existing.update((row.fingerprint, row) for row in rows)
+            for fingerprint, group in by_fingerprint.items():
+                first, last = group[0], group[-1]
+                severity = first.severity
+                for occurrence in group[1:]:
+                    severity = strongest(severity, occurrence.severity)
+                row = existing.get(fingerprint)
+                if row is None:
+                    result = conn.execute(
+                        table.insert().values(
+                            project_id=project_id,
+                            fingerprint=fingerprint,
+                            grouping_key=first.grouping_key,
+                            title=first.title[:300],
+                            type=first.type,
+                            culprit=first.culprit[:600],
+                            level=last.level,
+                            severity=severity,
+                            status="unresolved",
+                            first_seen=first.ts,
+                            last_seen=last.ts,
+                            first_release=first.release,
+                            last_release=last.release,
+                            resolved_in_release="",
+                            resolved_at=0,
+                            times_seen=len(group),
+                        )
+                    )
+                    if result.inserted_primary_key is None:
+                        raise RuntimeError(f"issue {fingerprint} was not created")
+                    ids[fingerprint] = int(result.inserted_primary_key[0])
+                    continue
+                state = IssueState(row.status, row.resolved_in_release, row.resolved_at)
+                for occurrence in group:
+                    state = IssueState(
+                        next_status(state, release=occurrence.release, ts=occurrence.ts),
+                        state.resolved_in_release,
+                        state.resolved_at,
+                    )
+                newer = last.ts >= row.last_seen
+                conn.execute(
+                    table.update()
+                    .where(table.c.id == row.id)
+                    .values(
+                        status=state.status,
+                        severity=strongest(row.severity, severity),
+                        level=last.level if newer else row.level,
+                        first_seen=min(row.first_seen, first.ts),
+                        first_release=first.release
+                        if first.ts < row.first_seen
+                        else row.first_release,
+                        last_seen=max(row.last_seen, last.ts),
+                        last_release=last.release if newer else row.last_release,
+                        times_seen=table.c.times_seen + len(group),
+                    )
+                )
+                ids[fingerprint] = int(row.id)
+        return ids
+
+    def set_issue_status(
+        self,
+        project_id: int,
+        issue_id: int,
+        status: str,
+        resolved_in_release: str | None = None,
+    ) -> bool:
+        """Set an issue's status; False when the project has no such issue.
+
+        ``resolved`` with ``resolved_in_release`` regresses on an event of a newer release;
+        without it, on any event after now. Other statuses clear the release.
+        """
+        if status not in ISSUE_STATUSES:
+            raise ValueError(f"status {status!r}: expected one of {', '.join(ISSUE_STATUSES)}")
+        resolved = status == "resolved"
+        with self._writer.begin() as conn:
+            result = conn.execute(
+                issues_table.update()
+                .where(issues_table.c.id == issue_id, issues_table.c.project_id == project_id)
+                .values(
+                    status=status,
+                    resolved_in_release=(resolved_in_release or "") if resolved else "",
+                    resolved_at=int(self._clock().timestamp() * 1e6) * 1000 if resolved else 0,
+                )
+            )
+        return result.rowcount == 1
+
+    def issue(self, project_id: int, issue_id: int) -> Issue | None:
+        """The project's issue ``issue_id``, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(issues_table).where(
+                    issues_table.c.id == issue_id, issues_table.c.project_id == project_id
+                )
+            ).first()
+        return Issue(*row) if row else None
+
+    def issues(
+        self,
+        project_id: int,
+        *,
+        statuses: Sequence[str] = (),
+        since: int | None = None,
+        until: int | None = None,
+        text: str = "",
+        ids: Sequence[int] | None = None,
+        limit: int = 100,
+    ) -> list[Issue]:
+        """The project's issues, last seen first: those in ``statuses`` (all when empty) seen
+        in ``since <= ts < until`` (ns), whose title or culprit contains ``text``, or the given
+        ``ids``."""
+        c = issues_table.c
+        query = sa.select(issues_table).where(c.project_id == project_id)
+        if statuses:
+            query = query.where(c.status.in_(statuses))
+        if since is not None:
+            query = query.where(c.last_seen >= since)
+        if until is not None:
+            query = query.where(c.first_seen < until)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                sa.or_(c.title.ilike(pattern, escape="\\"), c.culprit.ilike(pattern, escape="\\"))
+            )
+        if ids is not None:
+            query = query.where(c.id.in_(list(ids)))
+        query = query.order_by(c.last_seen.desc(), c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [Issue(*row) for row in conn.execute(query)]
 
 
 _PROJECT_COLUMNS: Final = (projects_table.c.id, projects_table.c.slug, projects_table.c.name)

@@ -133,3 +133,41 @@ login_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
+
+ISSUE_STATUSES: Final = ("unresolved", "resolved", "ignored", "regressed")
+"""The same as errors/issues.py ``STATUSES`` (a test checks); repeated so this module stays
+free of domain imports."""
+
+issues = sa.Table(
+    "issues",
+    metadata,
+    # An integer id: short in URLs and the ``issue_id`` column of telemetry errors.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # sha256 of the grouping key (errors/grouping.py); the key itself explains the grouping.
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("grouping_key", sa.Text, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("type", sa.String(256), nullable=False),
+    sa.Column("culprit", sa.String(600), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Times of events are ns since the epoch, as in the telemetry store, so they compare as is.
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Column("first_release", sa.String(256), nullable=False),
+    sa.Column("last_release", sa.String(256), nullable=False),
+    sa.Column("resolved_in_release", sa.String(256), nullable=False),
+    sa.Column("resolved_at", sa.BigInteger, nullable=False),
+    sa.Column("times_seen", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("project_id", "fingerprint"),
+    sa.Index(None, "project_id", "last_seen"),
+    sa.CheckConstraint(_in("status", ISSUE_STATUSES), name="status"),
+    sa.CheckConstraint(_in("severity", ("critical", "major", "minor")), name="severity"),
+)

@@ -3,8 +3,8 @@
 A :class:`~watchkeeper.query.clauses.Query` is data: a name, a description, its required
 parameters and a builder that turns a dialect and checked parameters into a
 :class:`~watchkeeper.query.sql.Statement`. The queries live by area (events.py, spans.py,
-logs.py, traces.py, requests.py, metrics.py, records.py); this module gathers them, checks
-parameters against one table of types, and runs them. Nothing outside ``query/`` writes SQL,
+logs.py, traces.py, requests.py, metrics.py, records.py, errors.py); this module gathers them,
+checks parameters against one table of types, and runs them. Nothing outside ``query/`` writes SQL,
 and nothing outside ``store/`` executes it.
 
 >>> sorted(CATALOG)[:3]
@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from watchkeeper.query import events, logs, metrics, records, requests, spans, traces
+from watchkeeper.query import errors, events, logs, metrics, records, requests, spans, traces
 from watchkeeper.query.clauses import Params, Query
 from watchkeeper.query.sql import Dialect, Statement
 
@@ -29,7 +29,7 @@ MAX_BUCKETS: Final = 2_000
 
 CATALOG: Final[dict[str, Query]] = {
     query.name: query
-    for module in (events, spans, records, logs, traces, requests, metrics)
+    for module in (events, spans, records, logs, traces, requests, metrics, errors)
     for query in module.QUERIES
 }
 
@@ -76,6 +76,10 @@ PARAMETERS: Final[dict[str, Callable[[Any], str | None]]] = {
     "min_duration_ns": _whole(0),
     "before_ts": _whole(0),
     "before_id": _text(64),
+    "id": _text(64),
+    "issue_id": _whole(1),
+    "environment": _text(256),
+    "release": _text(256),
     "name": _text(256),
     "service": _text(256),
     "logger": _text(256),

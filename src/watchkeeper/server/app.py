@@ -18,8 +18,10 @@ from watchkeeper import __version__
 from watchkeeper.dashboard import pages
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.server import health
+from watchkeeper.server.api import issues as issues_api
 from watchkeeper.server.api import records as records_api
-from watchkeeper.server.ingest import native, otlp
+from watchkeeper.server.ingest import native, otlp, sentry
+from watchkeeper.server.pipeline import Pipeline, attach
 from watchkeeper.server.settings import Settings
 from watchkeeper.server.writer import Writer
 from watchkeeper.store.base import Store
@@ -51,6 +53,7 @@ def open_services(settings: Settings) -> Services:
         linger=settings.writer_linger_ms / 1000,
         queue_records=settings.writer_queue_records,
     )
+    attach(writer, Pipeline(meta, settings.severity_rules))
     writer.start()
     return Services(settings=settings, store=store, meta=meta, writer=writer)
 
@@ -86,7 +89,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(native.router)
     app.include_router(otlp.router)
+    app.include_router(sentry.router)
     app.include_router(records_api.router)
+    app.include_router(issues_api.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from watchkeeper.errors.issues import SeverityRule, parse_severity_rules
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -103,6 +105,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Mark login cookies Secure (set when serving over HTTPS).",
         lambda v: str(v).lower() in {"1", "true", "yes", "on"},
     ),
+    Setting(
+        "severity_rules",
+        (),
+        "Issue severity rules, checked in order before the defaults (fatal or unhandled:"
+        " critical; error: major; else minor), e.g."
+        ' [{match = "type:TimeoutError", severity = "minor"}].',
+        parse_severity_rules,
+    ),
 )
 
 _BY_NAME: Final = {setting.name: setting for setting in SETTINGS}
@@ -127,6 +137,7 @@ class Settings:
     writer_queue_records: int = 200_000
     session_days: float = 14.0
     secure_cookies: bool = False
+    severity_rules: tuple[SeverityRule, ...] = ()
 
     @property
     def telemetry_path(self) -> Path:

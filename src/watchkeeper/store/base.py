@@ -17,6 +17,7 @@ TABLES: Final[dict[str, str]] = {
     "span": "spans",
     "log": "logs",
     "metric": "metrics",
+    "error": "errors",
 }
 """Record kinds this server stores, and their tables. Kinds not listed are refused at ingest."""
 
@@ -43,9 +44,13 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "log": (*COMMON_COLUMNS, "body", "severity_text", "severity_number", "logger"),
     "metric": (*COMMON_COLUMNS, "name", "type", "value", "unit", "count", "sum", "buckets"),
+    "error": (
+        *COMMON_COLUMNS, "type", "message", "level", "handled", "frames", "fingerprint",
+        "breadcrumbs", "issue_id",
+    ),
 }  # fmt: skip
 
-JSON_COLUMNS: Final = frozenset({"attributes", "buckets"})
+JSON_COLUMNS: Final = frozenset({"attributes", "buckets", "frames", "fingerprint", "breadcrumbs"})
 """Columns holding JSON text in the database and Python values in rows."""
 
 Entry = tuple[int, Sequence[Record]]

@@ -34,6 +34,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "count": pa.int64(),
     "sum": pa.float64(),
     "http_status_code": pa.int32(),
+    "issue_id": pa.int64(),
 }
 _PARAMETER = re.compile(r"\$(\w+)")
 _json_encode = msgspec.json.Encoder().encode

@@ -12,8 +12,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.records import Record
+from watchkeeper.server.pipeline import pipeline_for
 from watchkeeper.server.writer import Writer, WriterBusyError, WriterStoppedError
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -84,11 +86,21 @@ def decompress(
 
 
 async def commit(writer: Writer, project: int, records: Sequence[Record]) -> int:
-    """Hand ``records`` to the writer and wait for their commit; return how many there were.
+    """Run the ingest pipeline on ``records`` (grouping errors into issues, server/pipeline.py),
+    hand them to the writer and wait for their commit; return how many there were.
 
-    A full or stopped writer, or a failed commit, raises a 503 with ``Retry-After``: nothing of
-    the batch is acknowledged, so the client keeps it and sends it again.
+    A full or stopped writer, or a failed pipeline step or commit, raises a 503 with
+    ``Retry-After``: nothing of the batch is acknowledged, so the client keeps it and sends it
+    again.
     """
+    pipeline = pipeline_for(writer)
+    if pipeline is not None:
+        try:
+            await run_in_threadpool(pipeline.process, project, records)
+        except Exception:
+            raise IngestError(
+                503, "the batch's errors could not be grouped; retry", {"Retry-After": "5"}
+            ) from None
     try:
         future = writer.submit(project, records)
     except WriterBusyError as exc:

@@ -1,0 +1,95 @@
+"""The ingest pipeline: what happens to a batch between decoding and the writer.
+
+Today one step: errors are grouped into issues (errors/grouping.py), their issues created or
+updated in the metadata store in one transaction per batch (with regression detection,
+errors/issues.py), and each error's ``issue_id`` set before it is stored. Every ingest endpoint
+reaches it through ``ingest.common.commit``, so native, OTLP and Sentry errors group alike.
+
+>>> pipeline = Pipeline(meta)  # doctest: +SKIP
+>>> pipeline.process(project_id, records)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final
+
+from watchkeeper.errors.grouping import group
+from watchkeeper.errors.issues import Occurrence, SeverityRule, severity
+from watchkeeper.meta.store import MetaStore
+from watchkeeper.records import Error, Record
+from watchkeeper.server.writer import Writer
+
+SEEN_IDS: Final = 100_000
+"""Error ids remembered to keep a replayed batch (a client retrying after a lost answer) from
+counting its errors twice in ``times_seen``; the store itself drops the duplicate rows."""
+
+
+class Pipeline:
+    """Groups the errors of each batch into issues. Safe to call from several threads."""
+
+    def __init__(self, meta: MetaStore, severity_rules: Sequence[SeverityRule] = ()) -> None:
+        self.meta = meta
+        self.severity_rules = tuple(severity_rules)
+        self._seen: OrderedDict[tuple[int, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def process(self, project: int, records: Sequence[Record]) -> None:
+        """Set ``issue_id`` on every error of ``records``, recording them in their issues."""
+        errors = [record for record in records if isinstance(record, Error)]
+        if not errors:
+            return
+        fresh: list[Occurrence] = []
+        fingerprints: list[str] = []
+        replayed: dict[int, int] = {}
+        with self._lock:
+            for index, error in enumerate(errors):
+                known = self._seen.get((project, error.id))
+                if known is not None:
+                    replayed[index] = known
+        for index, error in enumerate(errors):
+            grouping = group(error)
+            fingerprints.append(grouping.hash)
+            if index in replayed:
+                continue
+            fresh.append(
+                Occurrence(
+                    fingerprint=grouping.hash,
+                    grouping_key=grouping.key,
+                    title=grouping.title,
+                    type=error.type,
+                    culprit=grouping.culprit,
+                    level=error.level,
+                    severity=severity(error, self.severity_rules),
+                    ts=error.ts,
+                    release=error.release,
+                )
+            )
+        ids = self.meta.record_occurrences(project, fresh)
+        with self._lock:
+            for index, error in enumerate(errors):
+                issue_id = replayed.get(index) or ids[fingerprints[index]]
+                error.issue_id = issue_id
+                self._seen[(project, error.id)] = issue_id
+                self._seen.move_to_end((project, error.id))
+            while len(self._seen) > SEEN_IDS:
+                self._seen.popitem(last=False)
+
+
+_PIPELINES: weakref.WeakKeyDictionary[Writer, Pipeline] = weakref.WeakKeyDictionary()
+
+
+def attach(writer: Writer, pipeline: Pipeline) -> None:
+    """Run ``pipeline`` on every batch committed to ``writer`` through ``ingest.common.commit``.
+
+    Kept beside the writer rather than passed to ``commit`` so that every endpoint, whatever
+    it is, runs the same pipeline without knowing about it."""
+    _PIPELINES[writer] = pipeline
+
+
+def pipeline_for(writer: Writer) -> Pipeline | None:
+    """The pipeline attached to ``writer``, if any (tests may run a writer without one)."""
+    return _PIPELINES.get(writer)

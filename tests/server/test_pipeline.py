@@ -1,0 +1,72 @@
+"""The ingest pipeline through the real app: native batches of errors become issues."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from tests.conftest import Running
+
+from watchkeeper.records import Batch, Error, Frame, encode_batch
+
+_ids = itertools.count()
+
+
+def make_error(function: str = "charge", *, release: str = "1.0", **fields: object) -> Error:
+    frames = [Frame(module="shop.pay", function=function, lineno=next(_ids), in_app=True)]
+    return Error(id=f"err-{next(_ids)}", ts=time.time_ns(), type="CardError", message="declined",
+                 frames=frames, release=release, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def post(running: Running, *errors: Error) -> None:
+    body = encode_batch(Batch(records=list(errors)))
+    response = running.client.post("/api/v1/ingest", content=body,  # type: ignore[attr-defined]
+                                   headers=running.ingest_headers())  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def stored(running: Running) -> list[dict[str, object]]:
+    from watchkeeper.query import catalog
+
+    store = running.app.state.services.store  # type: ignore[attr-defined]
+    return catalog.run(store, "errors.events", project=running.project_id, since=0,
+                       until=2**63 - 1, limit=100)  # fmt: skip
+
+
+def test_batches_of_errors_become_issues(running: Running) -> None:
+    """Errors from one code path share an issue; another path makes another; rows carry it."""
+    post(running, make_error(), make_error(), make_error("refund"))
+    meta = running.app.state.services.meta  # type: ignore[attr-defined]
+    issues = {i.culprit: i for i in meta.issues(running.project_id)}
+    assert set(issues) == {"shop.pay in charge", "shop.pay in refund"}
+    assert issues["shop.pay in charge"].times_seen == 2
+    assert issues["shop.pay in charge"].severity == "major"
+    rows = stored(running)
+    assert sorted(r["issue_id"] for r in rows) == sorted(
+        [issues["shop.pay in charge"].id] * 2 + [issues["shop.pay in refund"].id]
+    )
+
+
+def test_a_replayed_batch_counts_once(running: Running) -> None:
+    """Sending the same batch twice stores and counts its errors once."""
+    batch = [make_error(), make_error()]
+    post(running, *batch)
+    post(running, *batch)
+    meta = running.app.state.services.meta  # type: ignore[attr-defined]
+    [issue] = meta.issues(running.project_id)
+    assert issue.times_seen == 2
+    assert len(stored(running)) == 2
+
+
+def test_a_resolved_issue_regresses_in_a_newer_release(running: Running) -> None:
+    """Resolved in 1.0: a 1.0 event keeps it resolved, a 1.1 event reopens it as regressed."""
+    post(running, make_error(release="1.0"))
+    meta = running.app.state.services.meta  # type: ignore[attr-defined]
+    [issue] = meta.issues(running.project_id)
+    assert meta.set_issue_status(running.project_id, issue.id, "resolved", "1.0")
+    post(running, make_error(release="1.0"))
+    assert meta.issue(running.project_id, issue.id).status == "resolved"
+    post(running, make_error(release="1.1", handled=False))
+    again = meta.issue(running.project_id, issue.id)
+    assert again.status == "regressed" and again.last_release == "1.1"
+    assert again.severity == "critical"
