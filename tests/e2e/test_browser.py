@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -371,4 +372,54 @@ def test_metrics_page_charts_a_counter(served: Served, browser: Browser, tmp_pat
     (chart,) = assert_charts_drawn(page, 1)
     assert chart["series"] == 3  # one per route
     page.screenshot(path=str(tmp_path / "metrics.png"), full_page=True)
+    assert problems == []
+
+
+def send_errors(served: Served) -> None:
+    """Errors of two kinds through the real ingest path, so the pipeline groups them."""
+    meta = served.services.meta
+    project = meta.user_projects(meta.authenticate(EMAIL, PASSWORD).id)[0][0]  # type: ignore[union-attr]
+    key = meta.create_key(project.id, "ingest")
+    now = time.time_ns()
+    frames = [
+        {"module": "starlette.routing", "function": "handle", "filename": "starlette/routing.py",
+         "lineno": 73, "context_line": "    await self.app(scope)"},
+        {"module": "chat.views", "function": "answer", "filename": "chat/views.py", "lineno": 12,
+         "in_app": True, "pre_context": ["def answer(request):", "    model = pick()"],
+         "context_line": "    return model.reply(request.text)", "post_context": [""]},
+    ]  # fmt: skip
+    records = [
+        {"kind": "error", "id": f"err{i}", "ts": now - (i * 97 % 3000) * SECOND,
+         "type": "TimeoutError" if i % 3 else "KeyError", "message": f"model timed out ({i})",
+         "frames": frames, "trace_id": f"{i:032x}", "user_id": f"u{i % 5}",
+         "breadcrumbs": [{"ts": now - (i * 97 % 3000 + 1) * SECOND, "category": "http",
+                          "message": "POST /v1/chat"}]}
+        for i in range(40)
+    ]  # fmt: skip
+    response = httpx.post(
+        f"{served.url}/api/v1/ingest", json={"records": records},
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def test_issues_list_opens_an_issue(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """The Issues list draws its chart; an issue shows its chart, stack trace and breadcrumbs."""
+    send_errors(served)
+    page, problems = open_page(browser, served, "/issues?range=1h")
+    assert_charts_drawn(page, 1)
+    assert page.locator("table[data-table=issues] tbody tr").count() == 2
+    page.screenshot(path=str(tmp_path / "issues.png"), full_page=True)
+    page.locator("table[data-table=issues] a", has_text="TimeoutError").click()
+    page.wait_for_selector(".stacktrace")
+    assert_charts_drawn(page, 1)
+    crashed = page.locator(".frame.crashed")
+    assert crashed.evaluate("d => d.open")
+    assert "return model.reply(request.text)" in crashed.locator("li.current").inner_text()
+    library = page.locator(".library-run")
+    assert not library.evaluate("d => d.open")
+    library.locator("> summary").click()
+    assert "starlette/routing.py" in library.inner_text()
+    assert "POST /v1/chat" in page.inner_text("table[data-table=breadcrumbs]")
+    page.screenshot(path=str(tmp_path / "issue.png"), full_page=True)
     assert problems == []

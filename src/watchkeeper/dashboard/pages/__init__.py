@@ -1,7 +1,7 @@
 """The dashboard's pages: every page is a route → catalog queries → template, the same way.
 
-The pattern, which every page module (overview.py, requests.py, traces.py, logs.py, metrics.py)
-copies (and trace.py, a trace's own page):
+The pattern, which every page module (overview.py, issues.py, requests.py, traces.py, logs.py,
+metrics.py) copies (and trace.py and issue.py, a trace's and an issue's own page):
 
 1. :func:`~.view.resolve_view` (a dependency) resolves what all pages share once: the logged-in
    user, their projects and the chosen one (``?project=``), the time range (``?range=``) as
@@ -27,11 +27,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from watchkeeper.dashboard import login
-from watchkeeper.dashboard.pages import logs, metrics, overview, requests, trace, traces
+from watchkeeper.dashboard.pages import (
+    issue,
+    issues,
+    logs,
+    metrics,
+    overview,
+    requests,
+    trace,
+    traces,
+)
 
 router = APIRouter(dependencies=[Depends(login.csrf_protect)], include_in_schema=False)
 router.include_router(login.router)
-for page in (overview, requests, traces, trace, logs, metrics):
+for page in (overview, issues, issue, requests, traces, trace, logs, metrics):
     router.include_router(page.router)
 
 __all__ = ["router"]

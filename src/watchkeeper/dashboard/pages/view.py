@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 NAV: Final = (
     ("Overview", "/"),
+    ("Issues", "/issues"),
     ("Requests", "/requests"),
     ("Traces", "/traces"),
     ("Logs", "/logs"),
