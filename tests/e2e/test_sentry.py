@@ -119,3 +119,68 @@ def test_key_checks_query_key_and_malformed(server: Server) -> None:
     status, _ = post(server, f"/api/{int(project) + 5}/envelope/?sentry_key={key}", good)
     assert status == 403
     assert [e["id"] for e in read(server, "/api/v1/records?kind=error")["records"]] == ["f" * 32]
+
+
+def test_a_resolved_issue_regresses_when_it_returns_in_a_newer_release(server: Server) -> None:
+    """Resolve an issue in 1.0.0: the same error from 1.0.0 leaves it resolved; from 1.1.0
+    it reopens as regressed."""
+    from watchkeeper.meta.store import MetaStore
+
+    dsn = dsn_of(server)
+
+    def raise_in(release: str) -> None:
+        with sentry(dsn, release=release):
+            try:
+                fail(2)
+            except Exception as exc:
+                sentry_sdk.capture_exception(exc)
+
+    raise_in("1.0.0")
+    (issue,) = read(server, "/api/v1/issues")["issues"]
+    meta = MetaStore(f"sqlite:///{server.data_dir / 'meta.sqlite3'}")
+    try:
+        project = meta.project_by_slug("default")
+        assert project is not None
+        assert meta.set_issue_status(
+            project.id, issue["id"], "resolved", resolved_in_release="1.0.0"
+        )
+    finally:
+        meta.close()
+    raise_in("1.0.0")
+    assert read(server, f"/api/v1/issues/{issue['id']}")["status"] == "resolved"
+    raise_in("1.1.0")
+    again = read(server, f"/api/v1/issues/{issue['id']}")
+    assert (again["status"], again["regressed"]) == ("regressed", True)
+
+
+def test_watchkeeper_and_sentry_sdks_group_the_same_error_together(
+    server: Server, tmp_path: Any
+) -> None:
+    """The same exceptions sent by watchkeeper's SDK and by sentry-sdk land in the same issues."""
+    import watchkeeper
+
+    dsn = dsn_of(server)
+    with sentry(dsn, release="2.0"):
+        for kind in range(3):
+            try:
+                fail(kind)
+            except Exception as exc:
+                sentry_sdk.capture_exception(exc)
+    client = watchkeeper.Client(
+        endpoint=server.url,
+        key=server.ingest_key,
+        release="2.0",
+        spool_dir=str(tmp_path),
+        metrics_interval=0,
+    )
+    try:
+        for kind in range(3):
+            try:
+                fail(kind)
+            except Exception as exc:
+                watchkeeper.capture_exception(exc, client=client)
+        assert client.flush(30)
+    finally:
+        client.shutdown()
+    issues = read(server, "/api/v1/issues")["issues"]
+    assert sorted(issue["count"] for issue in issues) == [2, 2, 2]
