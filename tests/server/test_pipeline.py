@@ -1,13 +1,20 @@
-"""The ingest pipeline through the real app: native batches of errors become issues."""
+"""The ingest pipeline: native batches of errors become issues through the real app, and
+commit() acknowledges only what the writer committed."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 
-from tests.conftest import Running
+import pytest
+from tests.conftest import Running, make_event
 
 from watchkeeper.records import Batch, Error, Frame, encode_batch
+from watchkeeper.server.ingest.body import IngestError
+from watchkeeper.server.pipeline import commit
+from watchkeeper.server.writer import Writer
+from watchkeeper.store.duckdb import DuckDBStore
 
 _ids = itertools.count()
 
@@ -70,3 +77,16 @@ def test_a_resolved_issue_regresses_in_a_newer_release(running: Running) -> None
     again = meta.issue(running.project_id, issue.id)
     assert again.status == "regressed" and again.last_release == "1.1"
     assert again.severity == "critical"
+
+
+def test_commit_waits_for_the_writer(store: DuckDBStore) -> None:
+    """Records are acknowledged once committed; a stopped writer is a 503 with Retry-After."""
+    writer = Writer(store)
+    writer.start()
+    try:
+        assert asyncio.run(commit(writer, None, 1, [make_event(), make_event()])) == 2
+    finally:
+        writer.stop()
+    with pytest.raises(IngestError) as stopped:
+        asyncio.run(commit(writer, None, 1, [make_event()]))
+    assert (stopped.value.status, stopped.value.headers) == (503, {"Retry-After": "5"})

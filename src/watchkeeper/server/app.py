@@ -21,7 +21,7 @@ from watchkeeper.server import health
 from watchkeeper.server.api import issues as issues_api
 from watchkeeper.server.api import records as records_api
 from watchkeeper.server.ingest import native, otlp, sentry
-from watchkeeper.server.pipeline import Pipeline, attach
+from watchkeeper.server.pipeline import Pipeline
 from watchkeeper.server.settings import Settings
 from watchkeeper.server.writer import Writer
 from watchkeeper.store.base import Store
@@ -38,6 +38,8 @@ class Services:
     store: Store
     meta: MetaStore
     writer: Writer
+    pipeline: Pipeline | None = None
+    """Runs on every batch before the writer (error grouping); None in tests without it."""
 
 
 def open_services(settings: Settings) -> Services:
@@ -53,9 +55,9 @@ def open_services(settings: Settings) -> Services:
         linger=settings.writer_linger_ms / 1000,
         queue_records=settings.writer_queue_records,
     )
-    attach(writer, Pipeline(meta, settings.severity_rules))
     writer.start()
-    return Services(settings=settings, store=store, meta=meta, writer=writer)
+    pipeline = Pipeline(meta, settings.severity_rules)
+    return Services(settings=settings, store=store, meta=meta, writer=writer, pipeline=pipeline)
 
 
 def close_services(services: Services) -> None:

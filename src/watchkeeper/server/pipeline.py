@@ -3,7 +3,8 @@
 Today one step: errors are grouped into issues (errors/grouping.py), their issues created or
 updated in the metadata store in one transaction per batch (with regression detection,
 errors/issues.py), and each error's ``issue_id`` set before it is stored. Every ingest endpoint
-reaches it through ``ingest.common.commit``, so native, OTLP and Sentry errors group alike.
+ends with :func:`commit`, so native, OTLP and Sentry errors group alike, and nothing is
+acknowledged before the writer has committed it.
 
 >>> pipeline = Pipeline(meta)  # doctest: +SKIP
 >>> pipeline.process(project_id, records)  # doctest: +SKIP
@@ -11,17 +12,20 @@ reaches it through ``ingest.common.commit``, so native, OTLP and Sentry errors g
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
+
+from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.errors.grouping import group
 from watchkeeper.errors.issues import Occurrence, SeverityRule, severity
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.records import Error, Record
-from watchkeeper.server.writer import Writer
+from watchkeeper.server.ingest.body import IngestError
+from watchkeeper.server.writer import Writer, WriterBusyError, WriterStoppedError
 
 SEEN_IDS: Final = 100_000
 """Error ids remembered to keep a replayed batch (a client retrying after a lost answer) from
@@ -79,17 +83,33 @@ class Pipeline:
                 self._seen.popitem(last=False)
 
 
-_PIPELINES: weakref.WeakKeyDictionary[Writer, Pipeline] = weakref.WeakKeyDictionary()
+async def commit(
+    writer: Writer, pipeline: Pipeline | None, project: int, records: Sequence[Record]
+) -> int:
+    """Run ``pipeline`` on ``records`` (grouping errors into issues; None in tests that need no
+    grouping),
+    hand them to the writer and wait for their commit; return how many there were.
 
-
-def attach(writer: Writer, pipeline: Pipeline) -> None:
-    """Run ``pipeline`` on every batch committed to ``writer`` through ``ingest.common.commit``.
-
-    Kept beside the writer rather than passed to ``commit`` so that every endpoint, whatever
-    it is, runs the same pipeline without knowing about it."""
-    _PIPELINES[writer] = pipeline
-
-
-def pipeline_for(writer: Writer) -> Pipeline | None:
-    """The pipeline attached to ``writer``, if any (tests may run a writer without one)."""
-    return _PIPELINES.get(writer)
+    A full or stopped writer, or a failed pipeline step or commit, raises a 503 with
+    ``Retry-After``: nothing of the batch is acknowledged, so the client keeps it and sends it
+    again.
+    """
+    if pipeline is not None:
+        try:
+            await run_in_threadpool(pipeline.process, project, records)
+        except Exception:
+            raise IngestError(
+                503, "the batch's errors could not be grouped; retry", {"Retry-After": "5"}
+            ) from None
+    try:
+        future = writer.submit(project, records)
+    except WriterBusyError as exc:
+        raise IngestError(503, str(exc), {"Retry-After": f"{exc.retry_after:.0f}"}) from None
+    except WriterStoppedError as exc:
+        raise IngestError(503, str(exc), {"Retry-After": "5"}) from None
+    try:
+        return await asyncio.wrap_future(future)
+    except Exception:
+        raise IngestError(
+            503, "the store could not commit the batch; retry", {"Retry-After": "5"}
+        ) from None

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.records import Batch, RecordError, RecordTooLargeError, decode_batch
 from watchkeeper.server.auth import ingest_project
-from watchkeeper.server.ingest.common import IngestError, commit, decompress, read_body
+from watchkeeper.server.ingest.body import IngestError, decompress, read_body
+from watchkeeper.server.pipeline import commit
 from watchkeeper.server.settings import Settings
 from watchkeeper.store.base import TABLES
 
@@ -73,7 +74,7 @@ async def ingest(
         batch = await run_in_threadpool(decode, body, encoding, settings)
         if not batch.records:
             return {"accepted": 0}
-        accepted = await commit(services.writer, project, batch.records)
+        accepted = await commit(services.writer, services.pipeline, project, batch.records)
     except IngestError as exc:
         raise HTTPException(exc.status, exc.detail, headers=exc.headers or None) from None
     return {"accepted": accepted}

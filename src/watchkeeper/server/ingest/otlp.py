@@ -35,7 +35,8 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.records import Record
 from watchkeeper.server.auth import ingest_project
 from watchkeeper.server.ingest import otlp_mapping
-from watchkeeper.server.ingest.common import IngestError, commit, decompress, read_body
+from watchkeeper.server.ingest.body import IngestError, decompress, read_body
+from watchkeeper.server.pipeline import commit
 from watchkeeper.server.settings import Settings
 
 router = APIRouter(tags=["otlp"])
@@ -134,7 +135,7 @@ async def export(request: Request, signal: Signal) -> Response:
             decode, signal, body, encoding, content_type, services.settings
         )
         if found:
-            await commit(services.writer, project, found)
+            await commit(services.writer, services.pipeline, project, found)
     except IngestError as exc:
         return status_response(exc.status, exc.detail, answer_as, exc.headers)
     return _encoded(signal.response(), 200, answer_as)

@@ -34,7 +34,8 @@ from watchkeeper.meta.store import KEY_PREFIXES, MetaStore, secret_hash
 from watchkeeper.records import Record
 from watchkeeper.server.auth import key_cache
 from watchkeeper.server.ingest import sentry_mapping
-from watchkeeper.server.ingest.common import IngestError, commit, decompress, read_body
+from watchkeeper.server.ingest.body import IngestError, decompress, read_body
+from watchkeeper.server.pipeline import commit
 from watchkeeper.server.settings import Settings
 
 router = APIRouter(tags=["sentry"])
@@ -306,7 +307,7 @@ async def _ingest(request: Request, raw_project: str, *, legacy: bool) -> Respon
             await check_key(request, dsn_key(parsed), project_id)
         found = await run_in_threadpool(to_records, parsed, settings, dropped)
         if found:
-            await commit(services.writer, project_id, found)
+            await commit(services.writer, services.pipeline, project_id, found)
     except IngestError as exc:
         return _error(exc)
     event_id = parsed.header.get("event_id") or next(

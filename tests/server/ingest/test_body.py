@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import zlib
 
 import pytest
-from tests.conftest import make_event
 
-from watchkeeper.server.ingest.common import IngestError, commit, decompress, inflate
-from watchkeeper.server.writer import Writer
-from watchkeeper.store.duckdb import DuckDBStore
+from watchkeeper.server.ingest.body import IngestError, decompress, inflate
 
 
 @pytest.mark.parametrize(
@@ -43,16 +39,3 @@ def test_decompress_checks_encoding_and_size() -> None:
         decompress(zlib.compress(b"raw"), "deflate", 10)
     assert other.value.status == 415
     assert decompress(zlib.compress(b"raw"), "deflate", 10, ("gzip", "deflate")) == b"raw"
-
-
-def test_commit_waits_for_the_writer(store: DuckDBStore) -> None:
-    """Records are acknowledged once committed; a stopped writer is a 503 with Retry-After."""
-    writer = Writer(store)
-    writer.start()
-    try:
-        assert asyncio.run(commit(writer, 1, [make_event(), make_event()])) == 2
-    finally:
-        writer.stop()
-    with pytest.raises(IngestError) as stopped:
-        asyncio.run(commit(writer, 1, [make_event()]))
-    assert (stopped.value.status, stopped.value.headers) == (503, {"Retry-After": "5"})

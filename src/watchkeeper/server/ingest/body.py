@@ -1,5 +1,5 @@
-"""What every ingest endpoint does the same way: read the body within its limit, decompress it
-within another, and hand the decoded records to the writer, answering only after the commit.
+"""Request bodies, as every ingest endpoint reads them: within a size limit while they stream
+in, then decompressed within another (gzip bombs), refusing what cannot be read.
 
 Each step raises :class:`IngestError` with the HTTP status and a message saying what was wrong;
 the endpoint turns it into its protocol's error answer (native JSON, OTLP ``google.rpc.Status``).
@@ -7,16 +7,10 @@ the endpoint turns it into its protocol's error answer (native JSON, OTLP ``goog
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Mapping, Sequence
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
-
-from watchkeeper.records import Record
-from watchkeeper.server.pipeline import pipeline_for
-from watchkeeper.server.writer import Writer, WriterBusyError, WriterStoppedError
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 """zlib window bits per Content-Encoding: gzip framing, and zlib framing for ``deflate``
@@ -83,33 +77,3 @@ def decompress(
             415, f"Content-Encoding {encoding!r} is not supported; use {' or '.join(accepted)}"
         )
     return inflate(body, limit, encoding)
-
-
-async def commit(writer: Writer, project: int, records: Sequence[Record]) -> int:
-    """Run the ingest pipeline on ``records`` (grouping errors into issues, server/pipeline.py),
-    hand them to the writer and wait for their commit; return how many there were.
-
-    A full or stopped writer, or a failed pipeline step or commit, raises a 503 with
-    ``Retry-After``: nothing of the batch is acknowledged, so the client keeps it and sends it
-    again.
-    """
-    pipeline = pipeline_for(writer)
-    if pipeline is not None:
-        try:
-            await run_in_threadpool(pipeline.process, project, records)
-        except Exception:
-            raise IngestError(
-                503, "the batch's errors could not be grouped; retry", {"Retry-After": "5"}
-            ) from None
-    try:
-        future = writer.submit(project, records)
-    except WriterBusyError as exc:
-        raise IngestError(503, str(exc), {"Retry-After": f"{exc.retry_after:.0f}"}) from None
-    except WriterStoppedError as exc:
-        raise IngestError(503, str(exc), {"Retry-After": "5"}) from None
-    try:
-        return await asyncio.wrap_future(future)
-    except Exception:
-        raise IngestError(
-            503, "the store could not commit the batch; retry", {"Retry-After": "5"}
-        ) from None
