@@ -15,7 +15,7 @@ from random import getrandbits
 from time import perf_counter
 from typing import Any, Final
 
-from watchkeeper.sdk import metrics
+from watchkeeper.sdk import breadcrumbs, metrics
 from watchkeeper.sdk.client import DEFAULT, Client
 from watchkeeper.sdk.context import bound_fields, request_fields
 from watchkeeper.sdk.propagation import Continued, continue_trace, extract, leave_trace
@@ -185,3 +185,37 @@ class ServerRequest:
             )
         except Exception as exc:
             warn_once("metrics.request_finished", exc)
+
+
+def finish_client_call(
+    scope: SpanScope,
+    system: str,
+    host: str,
+    method: str,
+    status: int | None,
+    error: BaseException | None,
+    seconds: float,
+) -> None:
+    """What every outgoing HTTP integration records when a call ends: the status on its client
+    span (a 4xx is an error too, per OpenTelemetry's HTTP conventions for clients), the
+    ``outgoing_call`` metric, and a breadcrumb (URL without its query) for later errors."""
+    if status is not None:
+        scope.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            scope.set_attribute("error.type", str(status))
+            scope.set_status("error", f"HTTP {status}")
+    elif error is not None:
+        scope.set_attribute("error.type", type(error).__qualname__)
+    metrics.outgoing_call(system, host, method, status, seconds)
+    url = scope.attributes.get("url.full", "")
+    data: dict[str, object] = {
+        "http.request.method": method,
+        "url.full": url,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+    if status is not None:
+        data["http.response.status_code"] = status
+    elif error is not None:
+        data["error.type"] = type(error).__qualname__
+    level = "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
+    breadcrumbs.add_breadcrumb("http", f"{method} {url}", data, level=level)

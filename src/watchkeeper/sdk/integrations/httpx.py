@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from watchkeeper.sdk import breadcrumbs, metrics
 from watchkeeper.sdk.client import DEFAULT
-from watchkeeper.sdk.integrations import warn_once
+from watchkeeper.sdk.integrations import finish_client_call, warn_once
 from watchkeeper.sdk.propagation import inject
 from watchkeeper.sdk.traces import SpanScope
 
@@ -151,34 +150,8 @@ def _close(
     error: BaseException | None = None,
 ) -> None:
     try:
-        if status is not None:
-            scope.set_attribute("http.response.status_code", status)
-            if status >= 400:
-                # OpenTelemetry's HTTP semantic conventions: for a client, 4xx is an error too.
-                scope.set_attribute("error.type", str(status))
-                scope.set_status("error", f"HTTP {status}")
-        elif error is not None:
-            scope.set_attribute("error.type", type(error).__qualname__)
-        duration = perf_counter() - t0
-        metrics.outgoing_call("httpx", request.url.host, request.method, status, duration)
-        _crumb(scope, request.method, status, error, duration)
+        finish_client_call(
+            scope, "httpx", request.url.host, request.method, status, error, perf_counter() - t0
+        )
     except Exception as exc:
         warn_once("the httpx integration", exc)
-
-
-def _crumb(
-    scope: SpanScope, method: str, status: int | None, error: BaseException | None, seconds: float
-) -> None:
-    """The call as a breadcrumb for errors captured later (URL without its query string)."""
-    url = scope.attributes.get("url.full", "")
-    data: dict[str, object] = {
-        "http.request.method": method,
-        "url.full": url,
-        "duration_ms": round(seconds * 1000, 3),
-    }
-    if status is not None:
-        data["http.response.status_code"] = status
-    elif error is not None:
-        data["error.type"] = type(error).__qualname__
-    level = "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
-    breadcrumbs.add_breadcrumb("http", f"{method} {url}", data, level=level)
