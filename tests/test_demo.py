@@ -141,3 +141,13 @@ def test_the_app_logs_inside_its_traces() -> None:
         app_log.removeHandler(handler)
     assert any(line.body.startswith("answered turn") for line in logs)
     assert all(line.trace_id in trace_ids for line in logs if line.body.startswith("answered"))
+
+
+def test_the_user_is_bound_to_what_a_request_emits() -> None:
+    """Spans and errors of a request carry the simulated user's id."""
+    with capture() as captured:
+        app = ChatApp(seed=9, speed=FAST)
+        for _ in range(20):
+            app.request()
+        roots = [s for s in captured.spans if s.parent_span_id is None]
+    assert roots and all(root.user_id == root.attributes["user.id"] for root in roots)

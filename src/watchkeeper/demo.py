@@ -201,8 +201,12 @@ class ChatApp:
 
     def request(self) -> None:
         """One user sends one chat message: events, and the trace of serving it."""
-        rnd = self.random
         user, plan = self._user()
+        with watchkeeper.bind(user_id=user):  # the user reaches its spans, logs and errors
+            self._request_as(user, plan)
+
+    def _request_as(self, user: str, plan: str) -> None:
+        rnd = self.random
         with self._lock:
             conversation, turn = self.conversations.get(user, ("", 0))
             new_chat = not conversation or turn >= rnd.randint(4, 14)
