@@ -10,7 +10,6 @@ and an untimed flush follows it, so nothing is dropped. Usage: ``python bench/er
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import free_port, time_statement, versions, wait_http, write_result
+from harness import child, counting_sink, run_section, time_statement, versions, write_result
 
 TARGET_NS = 100_000
 STMT = "try:\n    f1()\nexcept ValueError as exc:\n    capture(exc)"
@@ -74,34 +73,13 @@ def section_sentry(url: str) -> list[dict[str, Any]]:
     return [timing.as_dict()]
 
 
-def child(section: str, *args: str) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--section", section, *args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode:
-        raise RuntimeError(f"section {section} failed:\n{done.stderr}")
-    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return result
-
-
 def main() -> dict[str, Any]:
-    port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-         f"import harness; harness.run_sink({port})"]
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url, 10)
+    with counting_sink() as url:
         rows = {
-            "reference": child("reference"),
-            "watchkeeper": child("watchkeeper", url),
-            "sentry": child("sentry", url),
+            "reference": child(__file__, "reference"),
+            "watchkeeper": child(__file__, "watchkeeper", url),
+            "sentry": child(__file__, "sentry", url),
         }
-    finally:
-        sink.terminate()
-        sink.wait()
     ours, theirs = rows["watchkeeper"][0], rows["sentry"][0]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -138,12 +116,9 @@ def summary(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--section":
-        name, args = sys.argv[2], sys.argv[3:]
-        section = {"reference": section_reference, "watchkeeper": section_watchkeeper,
-                   "sentry": section_sentry}[name]  # fmt: skip
-        print(json.dumps(section(*args)))
-    else:
+    sections = {"reference": section_reference, "watchkeeper": section_watchkeeper,
+                "sentry": section_sentry}  # fmt: skip
+    if not run_section(sections):
         outcome = main()
         print(summary(outcome))
         print(json.dumps({k: v for k, v in outcome.items() if k != "rows"}))

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
@@ -92,6 +93,12 @@ class _SinkHandler(BaseHTTPRequestHandler):
     counts: ClassVar[dict[str, int]] = {}
     lock = threading.Lock()
 
+    def setup(self) -> None:
+        super().setup()
+        # Nagle off: the reply goes out as two writes (head, body), and with Nagle on the second
+        # waits for the client's delayed ACK, ~40 ms per batch, which throttles every exporter.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -118,6 +125,47 @@ class _SinkHandler(BaseHTTPRequestHandler):
 def run_sink(port: int) -> None:
     """Answer 200 to every POST (posthog's /batch/, OTLP's /v1/traces); run until killed."""
     ThreadingHTTPServer(("127.0.0.1", port), _SinkHandler).serve_forever()
+
+
+@contextmanager
+def counting_sink() -> Iterator[str]:
+    """:func:`run_sink` in its own process (so it does not share the measured GIL); yields its
+    URL and stops it after."""
+    port = free_port()
+    bench_dir = str(Path(__file__).resolve().parent)
+    sink = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {bench_dir!r}); "
+         f"import harness; harness.run_sink({port})"]
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url, 10)
+        yield url
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def child(script: str, section: str, *args: str) -> list[dict[str, Any]]:
+    """Run ``section`` of ``script`` in a fresh interpreter (SDKs patch globals: each measures
+    alone) and return the timings it printed."""
+    done = subprocess.run(
+        [sys.executable, script, "--section", section, *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"section {section} of {script} failed:\n{done.stderr}")
+    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def run_section(sections: dict[str, Callable[..., Any]]) -> bool:
+    """In a child started by :func:`child`, run the asked section, print its result as JSON
+    and return True; in the parent, return False."""
+    if len(sys.argv) > 2 and sys.argv[1] == "--section":
+        print(json.dumps(sections[sys.argv[2]](*sys.argv[3:])))
+        return True
+    return False
 
 
 def free_port() -> int:

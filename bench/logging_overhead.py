@@ -17,9 +17,7 @@ Named logging_overhead.py, not logging.py: a bench/logging.py would shadow the s
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import free_port, time_statement, versions, wait_http, write_result
+from harness import child, counting_sink, run_section, time_statement, versions, write_result
 
 N, REPEATS = 2000, 20
 SYNC_N, SYNC_REPEATS = 20_000, 15
@@ -166,39 +164,15 @@ def section_stdlib() -> list[dict[str, Any]]:
     return [emitted.as_dict(), disabled.as_dict()]
 
 
-def child(section: str, *args: str) -> list[dict[str, Any]]:
-    """Run one section in a fresh interpreter and return its timings."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--section", section, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"section {section} failed:\n{done.stderr}")
-    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return result
-
-
 def main() -> dict[str, Any]:
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-         f"import harness; harness.run_sink({sink_port})"]
-    )  # fmt: skip
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    try:
-        wait_http(sink_url, 10)
+    with counting_sink() as sink_url:
         rows = {
-            "reference": child("reference"),
-            "watchkeeper_handler": child("handler", sink_url),
-            "watchkeeper_get_logger": child("fast", sink_url),
-            "structlog_orjson": child("structlog"),
-            "stdlib": child("stdlib"),
+            "reference": child(__file__, "reference"),
+            "watchkeeper_handler": child(__file__, "handler", sink_url),
+            "watchkeeper_get_logger": child(__file__, "fast", sink_url),
+            "structlog_orjson": child(__file__, "structlog"),
+            "stdlib": child(__file__, "stdlib"),
         }
-    finally:
-        sink.terminate()
-        sink.wait()
     fast, handler = rows["watchkeeper_get_logger"][0], rows["watchkeeper_handler"][0]
 
     def ratio(anchor: str, ours: dict[str, Any]) -> float:
@@ -270,16 +244,13 @@ def summary(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--section":
-        section, args = sys.argv[2], sys.argv[3:]
-        runners = {
-            "reference": section_reference,
-            "handler": section_handler,
-            "fast": section_fast,
-            "structlog": section_structlog,
-            "stdlib": section_stdlib,
-        }
-        print(json.dumps(runners[section](*args)))  # type: ignore[operator]
-    else:
+    sections = {
+        "reference": section_reference,
+        "handler": section_handler,
+        "fast": section_fast,
+        "structlog": section_structlog,
+        "stdlib": section_stdlib,
+    }
+    if not run_section(sections):
         result = main()
         print(summary(result))

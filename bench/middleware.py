@@ -11,7 +11,7 @@ generator in another process. Three ways, run in turn, each several times (the m
   operation spans (dependencies, endpoint, serialization).
 
 watchkeeper sends to a local counting sink (not a server, whose ingest would compete for the two
-cores; Nagle off, see tracing.py); the sink runs in every mode. Usage: ``python bench/middleware.py``.
+cores; Nagle off, see harness.py); the sink runs in every mode. Usage: ``python bench/middleware.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import free_port, versions, wait_http, write_result
+from harness import counting_sink, free_port, versions, wait_http, write_result
 
 MODES = ("plain", "middleware", "middleware + OpenTelemetry")
 ENDPOINTS = {
@@ -152,25 +152,15 @@ def run_mode(mode: str, sink_url: str, wrk: str | None, path: str) -> dict[str, 
 
 def main() -> dict[str, Any]:
     wrk = ensure_wrk()
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-         f"import tracing; tracing.run_sink({sink_port})"]
-    )  # fmt: skip
-    sink_url = f"http://127.0.0.1:{sink_port}"
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         endpoint: {mode: [] for mode in MODES} for endpoint in ENDPOINTS
     }
-    try:
-        wait_http(sink_url, 10)
+    with counting_sink() as sink_url:
         for _ in range(ROUNDS):
             for endpoint, path in ENDPOINTS.items():
                 for mode in MODES:  # interleaved, so a slow spell of the machine hits every mode
                     runs[endpoint][mode].append(run_mode(mode, sink_url, wrk, path))
                     time.sleep(0.5)
-    finally:
-        sink.terminate()
-        sink.wait()
     medians = {
         endpoint: {
             mode: statistics.median(r["requests_per_s"] for r in by_mode[mode]) for mode in MODES

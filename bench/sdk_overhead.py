@@ -8,7 +8,6 @@ and OpenTelemetry send to a local counting sink. Usage: ``python bench/sdk_overh
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -19,10 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     WatchkeeperServer,
-    free_port,
+    child,
+    counting_sink,
+    run_section,
     time_statement,
     versions,
-    wait_http,
     write_result,
 )
 
@@ -110,42 +110,19 @@ def section_otel(url: str) -> list[dict[str, Any]]:
     return [timing.as_dict()]
 
 
-def child(section: str, *args: str) -> list[dict[str, Any]]:
-    """Run one section in a fresh interpreter and return its timings."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--section", section, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"section {section} failed:\n{done.stderr}")
-    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return result
-
-
 def main() -> dict[str, Any]:
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-         f"import harness; harness.run_sink({sink_port})"]
-    )  # fmt: skip
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    with tempfile.TemporaryDirectory() as data:
+    with counting_sink() as sink_url, tempfile.TemporaryDirectory() as data:
         server = WatchkeeperServer(Path(data))
         try:
-            wait_http(sink_url, 10)
             rows = {
-                "reference": child("reference"),
-                "watchkeeper": child("watchkeeper", server.url, server.ingest_key),
-                "posthog": child("posthog", sink_url),
-                "opentelemetry": child("opentelemetry", sink_url),
+                "reference": child(__file__, "reference"),
+                "watchkeeper": child(__file__, "watchkeeper", server.url, server.ingest_key),
+                "posthog": child(__file__, "posthog", sink_url),
+                "opentelemetry": child(__file__, "opentelemetry", sink_url),
             }
             stored = {"event": server.count("event"), "span": server.count("span")}
         finally:
             server.stop()
-            sink.terminate()
-            sink.wait()
     track, span = rows["watchkeeper"]
     result = {
         "benchmark": "sdk_overhead",
@@ -174,14 +151,11 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--section":
-        section, args = sys.argv[2], sys.argv[3:]
-        runners = {
-            "reference": section_reference,
-            "watchkeeper": section_watchkeeper,
-            "posthog": section_posthog,
-            "opentelemetry": section_otel,
-        }
-        print(json.dumps(runners[section](*args)))  # type: ignore[operator]
-    else:
+    sections = {
+        "reference": section_reference,
+        "watchkeeper": section_watchkeeper,
+        "posthog": section_posthog,
+        "opentelemetry": section_otel,
+    }
+    if not run_section(sections):
         print(json.dumps(main(), indent=2))

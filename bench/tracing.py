@@ -16,20 +16,24 @@ Usage: ``python bench/tracing.py``.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness
-from harness import WatchkeeperServer, free_port, time_statement, versions, wait_http, write_result
+from harness import (
+    WatchkeeperServer,
+    child,
+    counting_sink,
+    run_section,
+    time_statement,
+    versions,
+    write_result,
+)
 
 N, REPEATS = 2000, 20
 SPAN = (
@@ -44,20 +48,6 @@ OTEL_SPAN = (
 )
 STEPS = (25_000, 50_000, 75_000, 100_000, 125_000, 150_000, 200_000)
 STEP_SECONDS = 3.0
-
-
-class _NoDelaySink(harness._SinkHandler):
-    """harness's counting sink with Nagle off: its reply goes out as two writes (head, body),
-    and with Nagle on the second waits for the client's delayed ACK, ~40 ms per batch."""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def run_sink(port: int) -> None:
-    """Answer 200 to every POST; run until killed."""
-    ThreadingHTTPServer(("127.0.0.1", port), _NoDelaySink).serve_forever()
 
 
 def _init(url: str, key: str) -> Any:
@@ -148,20 +138,6 @@ def section_sustained(url: str, key: str) -> list[dict[str, Any]]:
     return results
 
 
-def child(section: str, *args: str) -> list[dict[str, Any]]:
-    """Run one section in a fresh interpreter and return its result."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--section", section, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"section {section} failed:\n{done.stderr}")
-    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return result
-
-
 def best(steps: list[dict[str, Any]]) -> int:
     """The highest rate reached with nothing dropped and everything sent."""
     clean = [
@@ -174,28 +150,19 @@ def best(steps: list[dict[str, Any]]) -> int:
 
 
 def main() -> dict[str, Any]:
-    sink_port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-         f"import tracing; tracing.run_sink({sink_port})"]
-    )  # fmt: skip
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    with tempfile.TemporaryDirectory() as data:
+    with counting_sink() as sink_url, tempfile.TemporaryDirectory() as data:
         server = WatchkeeperServer(Path(data))
         try:
-            wait_http(sink_url, 10)
             rows = {
-                mode: child("span", server.url, server.ingest_key, mode)[0]
+                mode: child(__file__, "span", server.url, server.ingest_key, mode)[0]
                 for mode in ("plain", "bridged", "attached", "otel-api")
             }
-            rows["opentelemetry-sdk"] = child("opentelemetry", sink_url)[0]
-            sustained_sink = child("sustained", sink_url, "bench-key")
-            sustained_server = child("sustained", server.url, server.ingest_key)
+            rows["opentelemetry-sdk"] = child(__file__, "opentelemetry", sink_url)[0]
+            sustained_sink = child(__file__, "sustained", sink_url, "bench-key")
+            sustained_server = child(__file__, "sustained", server.url, server.ingest_key)
             stored = server.count("span")
         finally:
             server.stop()
-            sink.terminate()
-            sink.wait()
     otel_ns = rows["opentelemetry-sdk"]["median_ns"]
     result = {
         "benchmark": "tracing",
@@ -259,15 +226,8 @@ def summary(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--section":
-        section, args = sys.argv[2], sys.argv[3:]
-        runners = {
-            "span": section_span,
-            "opentelemetry": section_otel,
-            "sustained": section_sustained,
-        }
-        print(json.dumps(runners[section](*args)))  # type: ignore[operator]
-    else:
+    sections = {"span": section_span, "opentelemetry": section_otel, "sustained": section_sustained}
+    if not run_section(sections):
         outcome = main()
         print(summary(outcome))
         print(json.dumps(outcome["sustained"], indent=2))
