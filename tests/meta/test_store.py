@@ -12,15 +12,17 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
 
 from watchkeeper.errors.issues import STATUSES, Occurrence
+from watchkeeper.meta import migrations
 from watchkeeper.meta.store import MetaStore, UserExistsError, secret_hash
 from watchkeeper.meta.tables import metadata
 
 # Cheap argon2 parameters keep the suite fast; the rehash test switches to stronger ones.
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-TABLES = {"projects", "users", "memberships", "api_keys", "login_sessions", "issues"}
+TABLES = {"projects", "users", "memberships", "api_keys", "login_sessions", "issues", "budgets"}
 
 
 class Clock:
@@ -65,7 +67,8 @@ def test_migrate_is_idempotent(meta: MetaStore, url: str) -> None:
     meta.migrate()
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == ScriptDirectory.from_config(migrations.config()).get_current_head()
     engine.dispose()
     assert [p.slug for p in meta.projects()] == ["default"]
 
@@ -386,3 +389,23 @@ def test_issue_statuses_agree_with_the_domain() -> None:
     from watchkeeper.meta.tables import ISSUE_STATUSES
 
     assert ISSUE_STATUSES == STATUSES
+
+
+def test_budget_is_set_replaced_and_removed(meta: MetaStore) -> None:
+    project = meta.ensure_project("shop")
+    assert meta.budget(project.id) is None
+    meta.set_budget(project.id, 250.0)
+    assert meta.budget(project.id) == 250.0
+    meta.set_budget(project.id, 75.5)
+    assert meta.budget(project.id) == 75.5
+    meta.set_budget(project.id, None)
+    assert meta.budget(project.id) is None
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_budget_refuses_a_bad_amount_and_keeps_the_old_one(meta: MetaStore, bad: float) -> None:
+    project = meta.ensure_project("shop")
+    meta.set_budget(project.id, 10.0)
+    with pytest.raises(ValueError, match="monthly_usd"):
+        meta.set_budget(project.id, bad)
+    assert meta.budget(project.id) == 10.0

@@ -35,6 +35,7 @@ from watchkeeper.meta.tables import (
     KEY_KINDS,
     ROLES,
     api_keys,
+    budgets,
     login_sessions,
     memberships,
 )
@@ -442,6 +443,29 @@ class MetaStore:
                 login_sessions.delete().where(login_sessions.c.expires_at <= self._clock())
             )
         return result.rowcount
+
+    # Budgets
+
+    def budget(self, project_id: int) -> float | None:
+        """The project's monthly LLM budget in US dollars, or None when it has none."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                sa.select(budgets.c.monthly_usd).where(budgets.c.project_id == project_id)
+            ).scalar()
+        return None if value is None else float(value)
+
+    def set_budget(self, project_id: int, monthly_usd: float | None) -> None:
+        """Set the project's monthly LLM budget (US dollars, >= 0); None removes it."""
+        if monthly_usd is not None and not (monthly_usd >= 0 and monthly_usd < float("inf")):
+            raise ValueError("monthly_usd must be a finite number >= 0")
+        with self._writer.begin() as conn:
+            conn.execute(sa.delete(budgets).where(budgets.c.project_id == project_id))
+            if monthly_usd is not None:
+                conn.execute(
+                    sa.insert(budgets).values(
+                        project_id=project_id, monthly_usd=monthly_usd, updated_at=self._clock()
+                    )
+                )
 
     # Issues
 

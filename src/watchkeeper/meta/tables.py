@@ -171,3 +171,19 @@ issues = sa.Table(
     sa.CheckConstraint(_in("status", ISSUE_STATUSES), name="status"),
     sa.CheckConstraint(_in("severity", ("critical", "major", "minor")), name="severity"),
 )
+
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    # One monthly LLM spending budget per project, in US dollars (the LLM page shows spend
+    # against it; the alerts issue alerts on it).
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("monthly_usd", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("monthly_usd >= 0", name="monthly_usd"),
+)
