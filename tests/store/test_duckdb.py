@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +28,10 @@ def test_migrate_twice_is_harmless(store: Store) -> None:
     store.write([(1, [make_event()])])
     store.migrate()
     assert count(store, "event") == 1
-    versions = store.query(Statement("SELECT version FROM schema_migrations"))
-    assert versions == [{"version": 1}, {"version": 2}, {"version": 3}]
+    versions = store.query(Statement("SELECT version FROM schema_migrations ORDER BY version"))
+    files = resources.files("watchkeeper.store") / "schema" / "duckdb"
+    numbers = sorted(int(f.name[:4]) for f in files.iterdir() if f.name.endswith(".sql"))
+    assert [row["version"] for row in versions] == numbers
 
 
 def test_write_returns_new_rows_and_skips_known_ids(store: Store) -> None:
@@ -140,3 +144,47 @@ def test_http_columns_come_from_attributes(store: Store) -> None:
         ("POST", None, 503),
         (None, None, None),
     ]
+
+
+def test_llm_fields_become_columns_and_bad_numbers_become_null(store: Store) -> None:
+    """GenAI attributes fill the gen_ai_* columns (ints, floats, text); a NaN cost or a
+    non-numeric token count is stored as NULL rather than refusing the span."""
+    good = make_span(
+        attributes={
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 120,
+            "gen_ai.usage.output_tokens": "30",
+            "gen_ai.response.time_to_first_chunk": 0.25,
+            "gen_ai.usage.cost": 0.0015,
+            "watchkeeper.cost_source": "computed",
+            "feature": "summarise",
+        }
+    )
+    bad = make_span(
+        attributes={"gen_ai.usage.input_tokens": "many", "gen_ai.usage.cost": float("nan")}
+    )
+    store.write([(1, [good, bad])])
+    rows = {
+        row["id"]: row
+        for row in store.query(
+            Statement(
+                "SELECT id, gen_ai_provider, gen_ai_request_model, gen_ai_input_tokens,"
+                " gen_ai_output_tokens, gen_ai_ttft_s, gen_ai_cost_usd, gen_ai_cost_source,"
+                " feature FROM spans"
+            )
+        )
+    }
+    assert rows[good.id] == {
+        "id": good.id,
+        "gen_ai_provider": "openai",
+        "gen_ai_request_model": "gpt-4o",
+        "gen_ai_input_tokens": 120,
+        "gen_ai_output_tokens": 30,
+        "gen_ai_ttft_s": 0.25,
+        "gen_ai_cost_usd": 0.0015,
+        "gen_ai_cost_source": "computed",
+        "feature": "summarise",
+    }
+    assert rows[bad.id]["gen_ai_input_tokens"] is None
+    assert rows[bad.id]["gen_ai_cost_usd"] is None

@@ -81,3 +81,62 @@ class Notifier(Protocol):
     type: str
 
     async def send(self, notification: Notification) -> None: ...
+
+
+MatchOp: TypeAlias = Literal["=", "!=", "=~", "!~"]
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A label matcher as Alertmanager writes it: ``service="api"``, ``env!="dev"``,
+    ``model=~"gpt-.*"`` (regexes are anchored: they match the whole value)."""
+
+    name: str
+    op: MatchOp
+    value: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Mutes the alerts whose labels match every matcher, from ``starts_at`` to ``ends_at``."""
+
+    id: int
+    project: int
+    matchers: tuple[Matcher, ...]
+    starts_at: int
+    ends_at: int
+    created_by: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Someone took an alert: its repeats and escalation stop until it resolves."""
+
+    fingerprint: str
+    by: str
+    at: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Send to ``channels`` too when a firing group is still unacknowledged ``after`` ns after
+    it first fired."""
+
+    after: int
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The notification policy of a project (Alertmanager's route, simplified to one level):
+    durations in ns. ``group_by`` ``("...",)`` groups by every label (one group per alert)."""
+
+    channels: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = ("alertname",)
+    group_wait: int = 30 * 1_000_000_000
+    group_interval: int = 5 * 60 * 1_000_000_000
+    repeat_interval: int = 4 * 3600 * 1_000_000_000
+    escalations: tuple[Escalation, ...] = ()
+    send_resolved: bool = True

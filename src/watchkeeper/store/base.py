@@ -31,6 +31,21 @@ DERIVED: Final[dict[str, dict[str, tuple[str, ...]]]] = {
         "http_method": ("http.request.method", "http.method"),
         "http_route": ("http.route",),
         "http_status_code": ("http.response.status_code", "http.status_code"),
+        # LLM calls: llm/usage.py has already mapped other instrumentations' names onto these.
+        "gen_ai_operation": ("gen_ai.operation.name",),
+        "gen_ai_provider": ("gen_ai.provider.name",),
+        "gen_ai_request_model": ("gen_ai.request.model",),
+        "gen_ai_response_model": ("gen_ai.response.model",),
+        "gen_ai_input_tokens": ("gen_ai.usage.input_tokens",),
+        "gen_ai_output_tokens": ("gen_ai.usage.output_tokens",),
+        "gen_ai_cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",),
+        "gen_ai_cache_write_tokens": ("gen_ai.usage.cache_write.input_tokens",),
+        "gen_ai_reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens",),
+        "gen_ai_ttft_s": ("gen_ai.response.time_to_first_chunk",),
+        "gen_ai_error_type": ("error.type",),
+        "gen_ai_cost_usd": ("gen_ai.usage.cost",),
+        "gen_ai_cost_source": ("watchkeeper.cost_source",),
+        "feature": ("feature",),
     },
 }
 """Columns filled from a record's attributes at write time, so pages group by them without

@@ -8,6 +8,7 @@ while the writer commits). Rows go in as Arrow tables: DuckDB's fastest row path
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import defaultdict
@@ -35,26 +36,35 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "sum": pa.float64(),
     "http_status_code": pa.int32(),
     "issue_id": pa.int64(),
+    "gen_ai_input_tokens": pa.int64(),
+    "gen_ai_output_tokens": pa.int64(),
+    "gen_ai_cache_read_tokens": pa.int64(),
+    "gen_ai_cache_write_tokens": pa.int64(),
+    "gen_ai_reasoning_tokens": pa.int64(),
+    "gen_ai_ttft_s": pa.float64(),
+    "gen_ai_cost_usd": pa.float64(),
 }
 _PARAMETER = re.compile(r"\$(\w+)")
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 
-def _first(attributes: dict[str, Any], keys: tuple[str, ...], integer: bool) -> Any:
+def _first(attributes: dict[str, Any], keys: tuple[str, ...], number: type | None) -> Any:
     """The first of ``keys`` present in ``attributes`` (the current semantic-convention name
-    before older ones), as an int for integer columns; None when absent or unusable (a record
-    with an odd attribute is stored, not refused)."""
+    before older ones), as ``number`` (int or float) for numeric columns; None when absent or
+    unusable (a record with an odd attribute is stored, not refused)."""
     for key in keys:
         value = attributes.get(key)
         if value is None or isinstance(value, (list, bool)):
             continue
-        if not integer:
+        if number is None:
             return str(value)
         try:
-            return int(value)
-        except ValueError:
+            result = number(value)
+        except (ValueError, OverflowError):
             return None
+        # NaN and infinities (a float attribute gone wrong) would poison sums and averages.
+        return result if number is int or math.isfinite(result) else None
     return None
 
 
@@ -70,9 +80,16 @@ def _arrow_table(kind: str, rows: list[tuple[int, Record]]) -> pa.Table:
         if column == "project":
             values: Any = [project for project, _ in rows]
         elif column in derived:
-            integer = pa.types.is_integer(_ARROW_TYPES.get(column, pa.string()))
+            arrow_type = _ARROW_TYPES.get(column, pa.string())
+            number = (
+                int
+                if pa.types.is_integer(arrow_type)
+                else float
+                if pa.types.is_floating(arrow_type)
+                else None
+            )
             attributes = fields[position["attributes"]]
-            values = [_first(a, derived[column], integer) for a in attributes]
+            values = [_first(a, derived[column], number) for a in attributes]
         elif column in JSON_COLUMNS:
             values = [_json_encode(v).decode() for v in fields[position[column]]]
         else:
