@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
