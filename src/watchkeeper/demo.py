@@ -331,14 +331,14 @@ class ChatApp:
                         prompt_chars=int(_lognormal(rnd, 180, 0.9)),
                     )
                     if rnd.random() < 0.15:
-                        self._chat(model, conversation, turn, finish="tool_calls")
+                        self._chat(model, conversation, turn, "tool_calls", "web_search")
                         tool = {
                             "gen_ai.operation.name": "execute_tool",
                             "gen_ai.tool.name": "search_web",
                         }
                         with self._span("execute_tool search_web", tool, kind="internal"):
                             self._wait(_lognormal(rnd, 0.35, 0.5))
-                    self._chat(model, conversation, turn, finish="stop")
+                    self._chat(model, conversation, turn, "stop", "chat")
                     self._db("INSERT", "messages", 0.003)
                     app_log.info("answered turn %d with %s", turn + 1, model.name)
                 except SimulatedError as exc:
@@ -350,9 +350,10 @@ class ChatApp:
             return exc.status  # the span above ended with status "error"
         return 200
 
-    def _chat(self, model: Model, conversation: str, turn: int, finish: str) -> None:
+    def _chat(self, model: Model, conversation: str, turn: int, finish: str, feature: str) -> None:
         rnd = self.random
         attributes: dict[str, object] = {
+            "feature": feature,  # the app's own name for what the call is for (LLM page)
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": model.provider,
             "gen_ai.system": model.provider,  # the pre-1.37 name, still sent by many SDKs
@@ -398,6 +399,7 @@ class ChatApp:
             {
                 "gen_ai.operation.name": "embeddings",
                 "gen_ai.provider.name": EMBEDDING_MODEL.provider,
+                "feature": "retrieval",
                 "gen_ai.request.model": EMBEDDING_MODEL.name,
                 "server.address": EMBEDDING_MODEL.server,
             },
