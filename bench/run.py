@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import alerts
 import errors
 import ingest_throughput
 import logging_overhead
@@ -66,6 +67,8 @@ if __name__ == "__main__":
     text += "\n" + middleware.summary(middleware_result)
     errors_result = errors.main()
     text += "\n" + errors.summary(errors_result)
+    alerts_result = alerts.main()
+    text += "\n" + alerts.summary(alerts_result)
     (RESULTS / "README.md").write_text(text)
     print(text)
     print(json.dumps(overhead["ratios"]))

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,177 @@ def test_keys_create_dsn(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--kind ingest" in result.output
     bad = ["--format", "dsn", "--endpoint", "ftp://x"]
     assert runner.invoke(app, keys_create(tmp_path, "default", "ingest", *bad)).exit_code == 1
+
+
+def _llm_call(model: str) -> object:
+    """An OpenLLMetry-style chat span of 1M input and 1M output tokens."""
+    from tests.conftest import make_span
+
+    return make_span("chat", attributes={
+        "llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": model,
+        "gen_ai.usage.prompt_tokens": 1_000_000, "gen_ai.usage.completion_tokens": 1_000_000})  # fmt: skip
+
+
+def test_llm_reprice_applies_a_new_prices_file(runner: CliRunner, tmp_path: Path) -> None:
+    """llm reprice lists models without a price; after a rule for one is added to the prices
+    file, it prices their stored calls; bad options are refused."""
+    from watchkeeper.llm.prices import PriceBook
+    from watchkeeper.server.pipeline import Pipeline
+
+    assert runner.invoke(app, ["init", "--data-dir", str(tmp_path)]).exit_code == 0
+    calls = [_llm_call("acme-large"), _llm_call("acme-large"), _llm_call("gpt-4o")]
+    Pipeline(meta=None, prices=PriceBook()).price_calls(calls)  # type: ignore[arg-type]
+    store = DuckDBStore(tmp_path / "telemetry.duckdb")
+    store.write([(1, calls)])  # type: ignore[list-item]
+    store.close()
+    reprice = ["llm", "reprice", "--data-dir", str(tmp_path), "--since", "1d"]
+
+    before = runner.invoke(app, reprice)
+    assert before.exit_code == 0, before.output
+    text = " ".join(before.output.split())
+    assert "Repriced 0 of 3 LLM calls whose cost was not reported; 2 have no price." in text
+    assert "openai acme-large" in text
+
+    (tmp_path / "prices.yaml").write_text("- match: {starts_with: acme-}\n  input_mtok: 1\n  output_mtok: 3\n")  # fmt: skip
+    (tmp_path / "watchkeeper.toml").write_text(f'prices_file = "{tmp_path / "prices.yaml"}"\n')
+    after = runner.invoke(app, [*reprice, "--project", "default"])
+    assert after.exit_code == 0, after.output
+    assert "Repriced 2 of 3 LLM calls whose cost was not reported; 0 have no price." in " ".join(after.output.split())  # fmt: skip
+    store = DuckDBStore(tmp_path / "telemetry.duckdb")
+    costs = store.query(Statement("SELECT gen_ai_cost_usd AS usd FROM spans WHERE gen_ai_request_model = 'acme-large'"))  # fmt: skip
+    store.close()
+    assert [row["usd"] for row in costs] == [4.0, 4.0]
+
+    unknown = runner.invoke(app, [*reprice, "--project", "nope"])
+    assert unknown.exit_code == 1 and "no project 'nope'" in unknown.output
+    bad = runner.invoke(app, ["llm", "reprice", "--data-dir", str(tmp_path), "--since", "lately"])
+    assert bad.exit_code == 2 and "--since 'lately'" in bad.output
+
+
+def test_llm_reprice_while_serving_points_to_the_button(tmp_path: Path) -> None:
+    """llm reprice against a running server's data exits 1 telling to stop it or use the LLM
+    page's Recompute costs button."""
+    with running("serve", tmp_path):
+        done = watchkeeper("llm", "reprice", "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert "stop it and run this again" in done.stderr
+    assert '"Recompute costs" button on its LLM page' in done.stderr
+
+
+def test_llm_prices_shows_the_price_and_its_source(runner: CliRunner, tmp_path: Path) -> None:
+    """llm prices names where a model's price comes from: a rule of the prices file first, else
+    genai-prices; an unknown model is an error."""
+    (tmp_path / "prices.yaml").write_text("- match: {equals: acme-1}\n  input_mtok: 1.5\n  output_mtok: 3\n")  # fmt: skip
+    (tmp_path / "watchkeeper.toml").write_text(f'prices_file = "{tmp_path / "prices.yaml"}"\n')
+    rule = runner.invoke(app, ["llm", "prices", "ACME-1", "--data-dir", str(tmp_path)])
+    assert rule.exit_code == 0, rule.output
+    assert "$1.5/input MTok, $3/output MTok" in rule.output
+    assert "prices file line 1 (equals 'acme-1')" in rule.output
+    genai = runner.invoke(app, ["llm", "prices", "gpt-4o", "--provider", "openai", "--data-dir", str(tmp_path)])  # fmt: skip
+    assert genai.exit_code == 0 and "genai-prices openai/gpt-4o" in genai.output
+    missing = runner.invoke(app, ["llm", "prices", "llama3", "--provider", "ollama", "--data-dir", str(tmp_path)])  # fmt: skip
+    assert missing.exit_code == 1 and "no price for 'llama3' of ollama" in missing.output
+
+
+ALERT_RULES = """\
+channels:
+  - {name: oncall, type: webhook, url: "http://127.0.0.1:9/hook"}
+rules:
+  - name: HighErrorRate
+    query: signals.requests
+    value: error_pct
+    window: 5m
+    threshold: 5
+    for: 2m
+"""
+
+
+def test_alerts_check_accepts_a_good_file(runner: CliRunner, tmp_path: Path) -> None:
+    """alerts check prints a one-line summary and exits 0 for a valid rules file."""
+    (tmp_path / "alerts.yml").write_text(ALERT_RULES)
+    result = runner.invoke(app, ["alerts", "check", str(tmp_path / "alerts.yml")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "OK: 1 rules, 1 channels"
+
+
+def test_alerts_check_prints_each_problem_with_its_line(runner: CliRunner, tmp_path: Path) -> None:
+    """alerts check exits 1 and prints FILE:LINE: field: problem for each problem."""
+    path = tmp_path / "alerts.yml"
+    path.write_text(ALERT_RULES.replace("window: 5m", "window: 5 min").replace("for: 2m", "for: x"))
+    result = runner.invoke(app, ["alerts", "check", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:7: rules[0].window: '5 min' is not a duration like 30s, 5m, 2h, 7d",
+        f"{path}:9: rules[0].for: 'x' is not a duration like 30s, 5m, 2h, 7d",
+    ]
+    missing = runner.invoke(app, ["alerts", "check", str(tmp_path / "nope.yml")])
+    assert missing.exit_code == 1
+    assert "nope.yml: cannot read" in missing.stderr
+
+
+def _incident(data_dir: Path, start: int, end: int, until: int) -> None:
+    """Server spans every 30 s up to ``until``; 10 % answer 500 between start and end."""
+    from watchkeeper.records import Span
+
+    spans = []
+    for n, ts in enumerate(range(until - 3600 * 10**9, until, 30 * 10**9)):
+        for k in range(10):
+            status = 500 if start <= ts < end and k == 0 else 200
+            spans.append(Span(id=f"s{n}-{k}", ts=ts + k, name="GET /", trace_id=f"{n:030x}{k:02x}",
+                              span_id=f"{n:014x}{k:02x}", duration_ns=1000, span_kind="server",
+                              attributes={"http.response.status_code": status}))  # fmt: skip
+    store = DuckDBStore(data_dir / "telemetry.duckdb")
+    try:
+        store.write([(1, spans)])
+    finally:
+        store.close()
+
+
+def test_alerts_test_replays_a_rule_over_stored_data(runner: CliRunner, tmp_path: Path) -> None:
+    """alerts test replays the rule with the engine and prints when it would have fired and
+    resolved: a 20-minute incident fires once (after `for`) and resolves once."""
+    data_dir = tmp_path / "data"
+    assert runner.invoke(app, ["init", "--data-dir", str(data_dir)]).exit_code == 0
+    minute = 60 * 10**9
+    left = minute - time.time_ns() % minute
+    if left < 5 * 10**9:  # the command replays up to the current minute: stay in this one
+        time.sleep(left / 1e9 + 0.05)
+    until = time.time_ns() // minute * minute
+    _incident(data_dir, until - 40 * minute, until - 20 * minute, until)
+    (tmp_path / "alerts.yml").write_text(ALERT_RULES)
+    result = runner.invoke(app, ["alerts", "test", "HighErrorRate", "--file", str(tmp_path / "alerts.yml"),
+                                 "--since", "1h", "--step", "1m", "--data-dir", str(data_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "HighErrorRate would have fired 1 time and resolved 1 time in the last 1h" in result.output
+    )
+    assert "(61 evaluations, every 1m)" in result.output
+    # The 5-minute window holds over 5 % errors from 3 minutes into the incident (6 of its 10
+    # slots fail): pending then, firing 2 minutes later (for); resolved once under 5 % again.
+    for at in (until - 37 * minute, until - 35 * minute, until - 17 * minute):
+        assert datetime.fromtimestamp(at / 1e9, UTC).strftime("%H:%M:%S") in result.output
+    unknown = runner.invoke(app, ["alerts", "test", "Nope", "--file", str(tmp_path / "alerts.yml"),
+                                  "--data-dir", str(data_dir)])  # fmt: skip
+    assert unknown.exit_code == 1 and "no rule named 'Nope'" in unknown.output
+
+
+def test_alerts_test_finds_stored_rules(runner: CliRunner, tmp_path: Path) -> None:
+    """Without --file the rule comes from the metadata store (UI rules included); a quiet
+    rule says it would not have fired."""
+    from watchkeeper.alerts.rules import parse_rule
+    from watchkeeper.meta.alerts import AlertStore
+
+    data_dir = tmp_path / "data"
+    assert runner.invoke(app, ["init", "--data-dir", str(data_dir)]).exit_code == 0
+    with meta_of(data_dir) as meta:
+        rule = parse_rule({"name": "Quiet", "query": "signals.requests", "value": "count",
+                           "threshold": 1, "no_data": "OK"})  # fmt: skip
+        AlertStore(meta).create_rule(1, rule)
+    result = runner.invoke(app, ["alerts", "test", "Quiet", "--since", "2h", "--step", "10m",
+                                 "--data-dir", str(data_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Quiet would not have fired in the last 2h (13 evaluations, every 10m)." in result.output
+    bad = runner.invoke(
+        app, ["alerts", "test", "Quiet", "--step", "often", "--data-dir", str(data_dir)]
+    )
+    assert bad.exit_code == 1 and "--since/--step" in bad.output

@@ -11,7 +11,8 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -26,6 +27,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from watchkeeper import demo as demo_app
+from watchkeeper.alerts.replay import Episode, replay
+from watchkeeper.alerts.rules import Rule, RulesError, load_rules, parse_duration
+from watchkeeper.llm.prices import PriceBook
+from watchkeeper.llm.reprice import reprice
+from watchkeeper.meta.alerts import AlertStore
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.server.app import create_app
 from watchkeeper.server.settings import Settings, SettingsError, load_settings
@@ -436,6 +442,269 @@ def demo(
             console.print("stopping…")
             simulation.stop()
             server.stop()
+
+
+# watchkeeper llm
+
+llm_app = typer.Typer(
+    help="LLM prices: the price a model gets, and recomputing stored costs.", no_args_is_help=True
+)
+app.add_typer(llm_app, name="llm")
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def since_ns(value: str, now: int) -> int:
+    """``--since``: an age (``30d``, ``12h``, ``90m``, ``2w``, ``45s``) or a day (``2026-01-31``,
+    UTC) as ns since the epoch.
+
+    >>> since_ns("2d", 3 * 86_400 * 10**9) == 86_400 * 10**9
+    True
+    """
+    text = value.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in _UNITS:
+        return now - int(text[:-1]) * _UNITS[text[-1]] * 10**9
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(
+            f"--since {value!r}: expected an age like 30d or 12h, or a day like 2026-01-31"
+        ) from None
+    return int(day.timestamp()) * 10**9
+
+
+@llm_app.command("reprice")
+def llm_reprice(
+    data_dir: DataDirOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only calls this recent (30d, 12h) or from this day (2026-01-31) [default: all].",
+            show_default=False,
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project", help="Slug of the project [default: every project].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Recompute the cost of stored LLM calls with the current prices (genai-prices and the
+    prices file); calls whose cost their instrumentation reported are kept. Stop the server
+    first, or use the "Recompute costs" button on its LLM page."""
+    settings = settings_from(data_dir=data_dir)
+    try:
+        start = since_ns(since, time.time_ns()) if since is not None else None
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    if not settings.data_dir.is_dir():
+        fail(f"no data directory {settings.data_dir}: run `watchkeeper init` first")
+    project_id = None
+    if project is not None:
+        meta = MetaStore(settings.meta_url)
+        try:
+            found = meta.project_by_slug(project)
+            known = ", ".join(p.slug for p in meta.projects()) or "none"
+        finally:
+            meta.close()
+        if found is None:
+            fail(f"no project {project!r} in {settings.data_dir} (projects: {known})")
+        project_id = found.id
+    try:
+        store = DuckDBStore(settings.telemetry_path)
+    except StoreBusyError:
+        fail(
+            f"a running watchkeeper server holds {settings.telemetry_path}: stop it and run this "
+            'again, or use the "Recompute costs" button on its LLM page, which works while it runs'
+        )
+    try:
+        store.migrate()
+        result = reprice(store, PriceBook(settings.prices_file), project=project_id, since=start)
+    finally:
+        store.close()
+    console.print(
+        f"Repriced {result.updated:,} of {result.checked:,} LLM calls whose cost was not "
+        f"reported; {result.unpriced:,} have no price."
+    )
+    if result.models_unpriced:
+        table = Table("provider", "model without a price", box=None)
+        for provider_name, model in result.models_unpriced:
+            table.add_row(escape(provider_name or "(none)"), escape(model or "(none)"))
+        console.print(table)
+        console.print("Add them to the prices file (setting prices_file) and reprice again.")
+
+
+@llm_app.command("prices")
+def llm_prices(
+    model: Annotated[str, typer.Argument(help="The model name a call reports, e.g. gpt-4o.")],
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Its provider (gen_ai.provider.name, e.g. openai) [default: from the model].",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show the price calls to MODEL get now, and where it comes from (the prices file or
+    genai-prices); handy to check a rule."""
+    settings = settings_from(data_dir=data_dir)
+    quote = PriceBook(settings.prices_file).quote(provider, model)
+    if quote is None:
+        of = f" of {provider}" if provider else ""
+        fail(
+            f"no price for {model!r}{of}: calls to it are stored unpriced; add a rule to the "
+            "prices file (setting prices_file)"
+        )
+    console.print(
+        f"[bold]{escape(model)}[/]: {escape(str(quote.price(time.time_ns())))}", soft_wrap=True
+    )
+    console.print(f"from {escape(quote.source)}", soft_wrap=True)
+
+
+# watchkeeper alerts
+
+alerts_app = typer.Typer(
+    help="Check alert rules files; replay a rule over stored data.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+def print_rule_problems(error: RulesError, filename: str) -> None:
+    """Each problem on its own stderr line: ``FILE:LINE: field: problem``."""
+    for problem in error.problems:
+        typer.echo(problem.format(filename), err=True)
+
+
+@alerts_app.command("check")
+def alerts_check(
+    file: Annotated[Path, typer.Argument(help="The rules file (YAML).", show_default=False)],
+) -> None:
+    """Check a rules file: 'OK: n rules, m channels', or every problem as FILE:LINE: field:
+    problem and exit 1."""
+    try:
+        ruleset = load_rules(file)
+    except RulesError as exc:
+        print_rule_problems(exc, str(file))
+        raise typer.Exit(1) from None
+    console.print(f"OK: {len(ruleset.rules)} rules, {len(ruleset.channels)} channels")
+
+
+def _find_rule(meta: MetaStore, name: str, file: Path | None, project: str | None) -> Rule:
+    if file is not None:
+        try:
+            rules = list(load_rules(file).rules)
+        except RulesError as exc:
+            print_rule_problems(exc, str(file))
+            raise typer.Exit(1) from None
+        where = str(file)
+    else:
+        slugs = {p.id: p.slug for p in meta.projects()}
+        rules = [
+            replace(s.rule, project=slugs.get(s.project_id, "")) for s in AlertStore(meta).rules()
+        ]
+        where = "the rules stored in the data directory"
+    found = [r for r in rules if r.name == name and project in (None, r.project)]
+    if not found:
+        fail(f"no rule named {name!r}{f' in project {project}' if project else ''} in {where}")
+    if len(found) > 1:
+        fail(f"several projects have a rule named {name!r}: choose one with --project")
+    return replace(found[0], enabled=True)
+
+
+def _when(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S") if ns else "–"
+
+
+def _episodes_table(rule: Rule, episodes: list[Episode]) -> Table:
+    table = Table(title=f"{rule.name} ({rule.project})", title_justify="left")
+    for column in ("instance", "pending", "firing", "resolved", "peak value"):
+        table.add_column(column, justify="right" if column == "peak value" else "left")
+    for episode in episodes:
+        labels = ", ".join(
+            f"{k}={v}" for k, v in sorted(episode.labels.items()) if k != "alertname"
+        )
+        resolved = _when(episode.resolved_at) if episode.firing_at else "(never fired)"
+        if episode.firing_at and not episode.resolved_at:
+            resolved = "(still firing)"
+        peak = "–" if episode.peak is None else f"{episode.peak:.4g}"
+        table.add_row(escape(labels or "–"), _when(episode.pending_at), _when(episode.firing_at),
+                      resolved, peak)  # fmt: skip
+    return table
+
+
+@alerts_app.command("test")
+def alerts_test(
+    rule_name: Annotated[str, typer.Argument(metavar="RULE", help="The rule's name.")],
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Take the rule from this rules file [default: the rules "
+            "stored in the data directory, UI rules included].",
+            show_default=False,
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="The rule's project, when several have a rule so named.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[str, typer.Option("--since", help="How far back to replay.")] = "7d",
+    step: Annotated[str, typer.Option("--step", help="Time between evaluations.")] = "1m",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Replay RULE over the stored data; print when it would have fired and resolved."""
+    settings = settings_from(data_dir=data_dir)
+    try:
+        back, every = parse_duration(since), parse_duration(step)
+    except ValueError as exc:
+        fail(f"--since/--step: {exc}")
+    if not settings.data_dir.is_dir():
+        fail(f"no data directory {settings.data_dir}: run `watchkeeper init` first")
+    meta = MetaStore(settings.meta_url)
+    try:
+        meta.migrate()
+        rule = _find_rule(meta, rule_name, file, project)
+        found = meta.project_by_slug(rule.project)
+        if found is None:
+            fail(f"no project {rule.project!r} in {settings.data_dir}")
+        try:
+            store = DuckDBStore(settings.telemetry_path)
+        except StoreBusyError as exc:
+            fail(f"{exc}; stop the server to replay (DuckDB lets one process open the store)")
+        try:
+            until = time.time_ns() // max(every, 1) * max(every, 1)
+            episodes = replay(rule, found.id, store, AlertStore(meta), since=until - back,
+                              until=until, step=every)  # fmt: skip
+        except ValueError as exc:
+            fail(str(exc))
+        finally:
+            store.close()
+    finally:
+        meta.close()
+    fired = [e for e in episodes if e.firing_at]
+    resolved = [e for e in fired if e.resolved_at]
+    evaluations = back // every + 1
+    if episodes:
+        console.print(_episodes_table(rule, episodes))
+    verdict = (
+        f"would have fired {len(fired)} time{'s' * (len(fired) != 1)} and resolved "
+        f"{len(resolved)} time{'s' * (len(resolved) != 1)}"
+        if fired
+        else "would not have fired"
+    )
+    console.print(
+        f"{escape(rule.name)} {verdict} in the last {since} ({evaluations:,} evaluations, every "
+        f"{step}).",
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

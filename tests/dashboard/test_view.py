@@ -152,13 +152,14 @@ def test_anonymous_is_sent_to_login_from_every_page_and_export(
 
 
 def test_top_bar_lists_every_page_and_marks_the_section(logged_in: Dashboard) -> None:
-    """The nav has Overview, Issues, Requests, Traces, Logs and Metrics; a trace's page is under Traces."""
+    """The nav has Overview, Issues, Requests, LLM, Traces, Logs, Metrics and Alerts; a trace's
+    page is under Traces."""
     page = logged_in.client.get(f"/traces/{'ab' * 16}").text
     nav = re.search(r'<nav class="nav".*?</nav>', page, re.S)
     assert nav
     labels = re.findall(r">(\w+)</a>", nav.group(0))
     assert labels == [label for label, _ in NAV] == [
-        "Overview", "Issues", "Requests", "Traces", "Logs", "Metrics",
+        "Overview", "Issues", "Requests", "LLM", "Traces", "Logs", "Metrics", "Alerts",
     ]  # fmt: skip
     assert re.findall(r'aria-current="page">(\w+)<', nav.group(0)) == ["Traces"]
 

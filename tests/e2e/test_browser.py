@@ -16,6 +16,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from watchkeeper.alerts.engine import Engine, Source
+from watchkeeper.alerts.rules import parse_rule
+from watchkeeper.meta.alerts import AlertStore
 from watchkeeper.records import Event, Log, Metric, Record, Span
 from watchkeeper.server.app import Services, create_app
 from watchkeeper.server.settings import Settings
@@ -422,4 +425,75 @@ def test_issues_list_opens_an_issue(served: Served, browser: Browser, tmp_path: 
     assert "starlette/routing.py" in library.inner_text()
     assert "POST /v1/chat" in page.inner_text("table[data-table=breadcrumbs]")
     page.screenshot(path=str(tmp_path / "issue.png"), full_page=True)
+    assert problems == []
+
+
+def llm_calls(now: int, rng: random.Random) -> list[Record]:
+    """An hour of LLM calls: OpenAI healthy, Gemini failing in the last ten minutes."""
+    records: list[Record] = []
+    for i in range(300):
+        ago = rng.uniform(0, 3600)
+        provider, model = rng.choice([("openai", "gpt-4o"), ("gcp.gemini", "gemini-2.5-flash")])
+        failed = provider == "gcp.gemini" and ago < 600
+        attributes: dict[str, object] = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model, "feature": rng.choice(["support", "search"]),
+        }  # fmt: skip
+        attributes |= {"error.type": "rate_limit"} if failed else {
+            "gen_ai.usage.input_tokens": 900, "gen_ai.usage.output_tokens": 200,
+            "gen_ai.usage.cost": 0.004, "gen_ai.response.time_to_first_chunk": 0.4,
+        }  # fmt: skip
+        records.append(Span(id=f"llm{i}", ts=now - int(ago * SECOND), name=f"chat {model}",
+                            trace_id=f"{10**6 + i:032x}", span_id=f"{i + 1:016x}",
+                            duration_ns=int(rng.lognormvariate(0, 0.5) * 8e8), span_kind="client",
+                            status="error" if failed else "ok", user_id=f"u{rng.randrange(9)}",
+                            attributes=attributes))  # fmt: skip
+    return records
+
+
+def test_llm_page_draws_its_charts(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """The LLM page draws provider health, calls, latency, tokens, cost per day and the month's
+    spend; Gemini shows as failing now."""
+    project = served.services.meta.ensure_project("chat")
+    served.services.store.write([(project.id, llm_calls(time.time_ns(), random.Random(5)))])
+    page, problems = open_page(browser, served, "/llm?range=1h")
+    charts = assert_charts_drawn(page, 6)
+    assert [c["series"] for c in charts] == [2, 2, 4, 2, 1, 2]  # the month: spent, projected
+    health = page.locator("table[data-table=providers] tr.health-failing td").first
+    assert health.inner_text() == "gcp.gemini"
+    page.screenshot(path=str(tmp_path / "llm.png"), full_page=True)
+    assert problems == []
+
+
+def test_alerts_page_silences_a_firing_alert(
+    served: Served, browser: Browser, tmp_path: Path
+) -> None:
+    """A rule made in the UI fires over the hour's requests; Silence… opens the form prefilled
+    with its labels, and submitting it (a CSRF-protected form) marks the alert silenced."""
+    alerts = AlertStore(served.services.meta)
+    project = served.services.meta.project_by_slug("chat")
+    assert project is not None
+    rule = {"name": "Traffic", "query": "signals.requests", "value": "count", "by": ["service"],
+            "threshold": 0, "window": "1h"}  # fmt: skip
+    alerts.create_rule(project.id, parse_rule(rule))
+    cycle = Engine().evaluate(alerts.enabled_rules(), time.time_ns(),
+                              Source(served.services.store, alerts))  # fmt: skip
+    alerts.save_cycle(cycle)
+    page, problems = open_page(browser, served, "/alerts?range=1h")
+    row = page.locator("table[data-table=alerts] tbody tr").first
+    assert "Traffic" in row.inner_text() and "service=chat-api" in row.inner_text()
+    assert "firing" in row.locator(".state").inner_text()
+    row.locator("a.silence-link").click()
+    page.wait_for_selector("#silence textarea")
+    assert page.input_value("#silence textarea") == 'alertname="Traffic", service="chat-api"'
+    page.select_option("#silence select[name=duration]", "1h")
+    page.fill("#silence input[name=comment]", "load test")
+    page.click("#silence button[type=submit]")
+    page.wait_for_selector("table[data-table=alerts] .badge-silenced")
+    assert "active" in page.locator("table[data-table=silences] tbody tr").first.inner_text()
+    page.screenshot(path=str(tmp_path / "alerts.png"), full_page=True)
+    page.click("table[data-table=alerts] a:text('Traffic')")
+    page.wait_for_selector("textarea[name=definition]")
+    assert "query: signals.requests" in page.input_value("textarea[name=definition]")
+    page.screenshot(path=str(tmp_path / "alert-rule.png"), full_page=True)
     assert problems == []

@@ -82,3 +82,14 @@ def test_every_setting_is_documented() -> None:
         )
         assert row, f"{setting.name} is not documented in docs/settings.md"
         assert row[1] == str(setting.default), setting.name
+
+
+def test_prices_file_is_checked_at_start(tmp_path: Path) -> None:
+    """prices_file must be a valid prices file: a bad one is refused naming its line and field."""
+    path = tmp_path / "prices.yaml"
+    path.write_text("- match: {equals: gpt-4o}\n  input_mtok: 1\n  output_mtok: cheap\n")
+    with pytest.raises(SettingsError, match=r"prices_file=.*from \$WATCHKEEPER_PRICES_FILE: .*prices\.yaml:3: rule 1, field output_mtok"):  # fmt: skip
+        load_settings({"data_dir": tmp_path}, environ={"WATCHKEEPER_PRICES_FILE": str(path)})
+    path.write_text("- match: {equals: gpt-4o}\n  input_mtok: 1\n  output_mtok: 2\n")
+    assert load_settings({"data_dir": tmp_path}, environ={"WATCHKEEPER_PRICES_FILE": str(path)}).prices_file == path  # fmt: skip
+    assert load_settings({"data_dir": tmp_path}, environ={}).prices_file is None

@@ -187,3 +187,47 @@ def test_llm_fields_become_columns_and_bad_numbers_become_null(store: Store) -> 
     }
     assert rows[bad.id]["gen_ai_input_tokens"] is None
     assert rows[bad.id]["gen_ai_cost_usd"] is None
+
+
+def test_repriceable_spans_and_set_span_costs(store: Store) -> None:
+    """LLM calls not reported come back in (ts, project, id) chunks within the filters; new costs
+    set both columns and attributes, a None cost removing the attribute."""
+    from watchkeeper.records import Span
+    from watchkeeper.store.base import CostUpdate
+
+    def call(ts: int, source: str, cost: float | None = None) -> Span:
+        attributes = {"gen_ai.request.model": "m", "watchkeeper.cost_source": source, "x.y": [1, 2]}
+        if cost is not None:
+            attributes["gen_ai.usage.cost"] = cost
+        return make_span("chat", ts=ts, attributes=attributes)
+
+    a, b, c = call(100, "computed", 0.5), call(200, "unpriced"), call(200, "reported", 0.1)
+    d, other = call(300, "computed", 0.25), call(150, "computed", 0.5)
+    store.write([(1, [a, b, c, d, make_span("GET /", ts=250)]), (2, [other])])
+
+    def ids(**filters: object) -> list[str]:
+        found = store.repriceable_spans(**{"project": None, "since": None, "until": None, "after": None, "limit": 10, **filters})  # type: ignore[arg-type]  # fmt: skip
+        return [row["id"] for row in found]
+
+    assert ids() == [a.id, other.id, b.id, d.id]
+    assert ids(limit=2) == [a.id, other.id]
+    assert ids(after=(150, 2, other.id)) == [b.id, d.id]
+    assert ids(project=1, since=150, until=300) == [b.id]
+    [row] = store.repriceable_spans(project=2, since=None, until=None, after=None, limit=5)
+    assert (row["ts"], row["gen_ai_cost_usd"], row["gen_ai_cost_source"]) == (150, 0.5, "computed")
+    assert row["attributes"]["x.y"] == [1, 2]
+
+    changed = store.set_span_costs(
+        [CostUpdate(1, a.id, 100, None, "unpriced"), CostUpdate(1, b.id, 200, 0.75, "computed"),
+         CostUpdate(1, d.id, 999, 9.0, "computed")]  # wrong ts: no such row
+    )  # fmt: skip
+    assert changed == 2
+    rows = {r["id"]: r for r in store.query(Statement("SELECT id, attributes, gen_ai_cost_usd, gen_ai_cost_source FROM spans"))}  # fmt: skip
+    assert (rows[a.id]["gen_ai_cost_usd"], rows[a.id]["gen_ai_cost_source"]) == (None, "unpriced")
+    assert "gen_ai.usage.cost" not in rows[a.id]["attributes"]
+    assert rows[a.id]["attributes"]["watchkeeper.cost_source"] == "unpriced"
+    assert rows[a.id]["attributes"]["x.y"] == [1, 2]
+    assert rows[b.id]["attributes"]["gen_ai.usage.cost"] == 0.75
+    assert (rows[b.id]["gen_ai_cost_usd"], rows[b.id]["gen_ai_cost_source"]) == (0.75, "computed")
+    assert rows[d.id]["gen_ai_cost_usd"] == 0.25
+    assert store.set_span_costs([]) == 0

@@ -187,3 +187,165 @@ budgets = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("monthly_usd >= 0", name="monthly_usd"),
 )
+
+# Alerts (alerts/, meta/alerts.py). Times of alerts are ns since the epoch, like telemetry.
+
+ALERT_RULE_SOURCES: Final = ("file", "ui")
+"""Where a rule comes from: the rules file (read-only in the UI) or the UI/API."""
+
+ALERT_STATES: Final = ("pending", "firing")
+"""States an alert instance is stored in; an inactive one is deleted (its history stays)."""
+
+ALERT_TRANSITIONS: Final = ("inactive", "pending", "firing", "resolved")
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    # The rule as written (the rules file's mapping, or the API's JSON), checked by alerts/rules.py
+    # on the way in and read back through it, so the file and the UI share one definition.
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_eval", sa.BigInteger, nullable=False),
+    sa.Column("health", sa.String(16), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.UniqueConstraint("project_id", "name"),
+    sa.CheckConstraint(_in("source", ALERT_RULE_SOURCES), name="source"),
+)
+
+alert_instances = sa.Table(
+    "alert_instances",
+    metadata,
+    # sha256 of project, rule and labels (alerts/engine.py fingerprint).
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),
+    sa.Column("annotations", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("active_at", sa.BigInteger, nullable=False),
+    sa.Column("fired_at", sa.BigInteger, nullable=False),
+    sa.Column("last_true", sa.BigInteger, nullable=False),
+    sa.Column("last_eval", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.CheckConstraint(_in("state", ALERT_STATES), name="state"),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=False),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Index(None, "project_id", "at"),
+    sa.CheckConstraint(_in("to_state", ALERT_TRANSITIONS), name="to_state"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # JSON list of {name, op, value} (alerts/model.py Matcher).
+    sa.Column("matchers", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.BigInteger, nullable=False),
+    sa.Column("ends_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(320), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "project_id", "ends_at"),
+)
+
+alert_acks = sa.Table(
+    "alert_acks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("by", sa.String(320), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Index(None, "project_id", "fingerprint"),
+)
+
+notification_attempts = sa.Table(
+    "notification_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("escalation", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index(None, "project_id", "at"),
+)
+
+alert_policy_state = sa.Table(
+    "alert_policy_state",
+    metadata,
+    # alerts/policy.py Policy.snapshot() as JSON: groups, what they were told, flapping.
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("snapshot", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    # One row per job that only one server may run at a time (the alert evaluator): the
+    # holder renews it every cycle; another server takes it over once it expired.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)

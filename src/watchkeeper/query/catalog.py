@@ -3,9 +3,9 @@
 A :class:`~watchkeeper.query.clauses.Query` is data: a name, a description, its required
 parameters and a builder that turns a dialect and checked parameters into a
 :class:`~watchkeeper.query.sql.Statement`. The queries live by area (events.py, spans.py,
-logs.py, traces.py, requests.py, metrics.py, records.py, errors.py); this module gathers them,
-checks parameters against one table of types, and runs them. Nothing outside ``query/`` writes SQL,
-and nothing outside ``store/`` executes it.
+logs.py, traces.py, requests.py, metrics.py, records.py, errors.py, llm.py); this module gathers
+them, checks parameters against one table of types, and runs them. Nothing outside ``query/``
+writes SQL, and nothing outside ``store/`` executes it.
 
 >>> sorted(CATALOG)[:3]
 ['events.by_name', 'events.count', 'events.per_bucket']
@@ -17,7 +17,18 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from watchkeeper.query import errors, events, logs, metrics, records, requests, spans, traces
+from watchkeeper.query import (
+    errors,
+    events,
+    llm,
+    logs,
+    metrics,
+    records,
+    requests,
+    signals,
+    spans,
+    traces,
+)
 from watchkeeper.query.clauses import Params, Query
 from watchkeeper.query.sql import Dialect, Statement
 
@@ -29,7 +40,7 @@ MAX_BUCKETS: Final = 2_000
 
 CATALOG: Final[dict[str, Query]] = {
     query.name: query
-    for module in (events, spans, records, logs, traces, requests, metrics, errors)
+    for module in (events, spans, records, logs, traces, requests, metrics, errors, llm, signals)
     for query in module.QUERIES
 }
 
@@ -87,6 +98,11 @@ PARAMETERS: Final[dict[str, Callable[[Any], str | None]]] = {
     "text": _text(),
     "trace_id": _trace_id,
     "errors": _flag,
+    "provider": _text(256),
+    "model": _text(256),
+    "feature": _text(256),
+    "user_id": _text(256),
+    "group_by": signals.check_group_by,
 }
 """Every parameter a catalog query may take, with its check (None when the value is fine)."""
 

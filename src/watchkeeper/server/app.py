@@ -15,10 +15,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from watchkeeper import __version__
+from watchkeeper.alerts.evaluator import Evaluator
 from watchkeeper.dashboard import pages
+from watchkeeper.llm.prices import PriceBook
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.server import health
+from watchkeeper.server.api import alerts as alerts_api
 from watchkeeper.server.api import issues as issues_api
+from watchkeeper.server.api import llm as llm_api
 from watchkeeper.server.api import records as records_api
 from watchkeeper.server.ingest import native, otlp, sentry
 from watchkeeper.server.pipeline import Pipeline
@@ -40,6 +44,8 @@ class Services:
     writer: Writer
     pipeline: Pipeline | None = None
     """Runs on every batch before the writer (error grouping); None in tests without it."""
+    evaluator: Evaluator | None = None
+    """The alert evaluator task, started and stopped by the lifespan."""
 
 
 def open_services(settings: Settings) -> Services:
@@ -56,7 +62,7 @@ def open_services(settings: Settings) -> Services:
         queue_records=settings.writer_queue_records,
     )
     writer.start()
-    pipeline = Pipeline(meta, settings.severity_rules)
+    pipeline = Pipeline(meta, settings.severity_rules, PriceBook(settings.prices_file))
     return Services(settings=settings, store=store, meta=meta, writer=writer, pipeline=pipeline)
 
 
@@ -74,10 +80,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = open_services(settings)
         app.state.services = services
+        services.evaluator = Evaluator(
+            services.store, services.meta, rules_file=settings.rules_file,
+            interval=settings.alerts_interval,
+        )  # fmt: skip
+        services.evaluator.start()
         try:
             yield
         finally:
-            close_services(services)
+            try:
+                await services.evaluator.stop()
+            finally:
+                close_services(services)
 
     app = FastAPI(
         title="watchkeeper",
@@ -94,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(sentry.router)
     app.include_router(records_api.router)
     app.include_router(issues_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(llm_api.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

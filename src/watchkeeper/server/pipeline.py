@@ -1,10 +1,13 @@
 """The ingest pipeline: what happens to a batch between decoding and the writer.
 
-Today one step: errors are grouped into issues (errors/grouping.py), their issues created or
-updated in the metadata store in one transaction per batch (with regression detection,
-errors/issues.py), and each error's ``issue_id`` set before it is stored. Every ingest endpoint
-ends with :func:`commit`, so native, OTLP and Sentry errors group alike, and nothing is
-acknowledged before the writer has committed it.
+Two steps. LLM calls: a span that is one gets the OpenTelemetry GenAI names for what other
+instrumentations call otherwise (llm/usage.py) and its cost with the cost's source
+(llm/prices.py), so the writer fills the gen_ai_* columns alike whatever sent it. Errors: they
+are grouped into issues (errors/grouping.py), their issues created or updated in the metadata
+store in one transaction per batch (with regression detection, errors/issues.py), and each
+error's ``issue_id`` set before it is stored. Every ingest endpoint ends with :func:`commit`, so
+native, OTLP and Sentry records are treated alike, and nothing is acknowledged before the writer
+has committed it.
 
 >>> pipeline = Pipeline(meta)  # doctest: +SKIP
 >>> pipeline.process(project_id, records)  # doctest: +SKIP
@@ -13,6 +16,7 @@ acknowledged before the writer has committed it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,10 +26,14 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.errors.grouping import group
 from watchkeeper.errors.issues import Occurrence, SeverityRule, severity
+from watchkeeper.llm.prices import PriceBook
+from watchkeeper.llm.usage import normalise
 from watchkeeper.meta.store import MetaStore
-from watchkeeper.records import Error, Record
+from watchkeeper.records import Error, Record, Span
 from watchkeeper.server.ingest.body import IngestError
 from watchkeeper.server.writer import Writer, WriterBusyError, WriterStoppedError
+
+log = logging.getLogger(__name__)
 
 SEEN_IDS: Final = 100_000
 """Error ids remembered to keep a replayed batch (a client retrying after a lost answer) from
@@ -33,16 +41,26 @@ counting its errors twice in ``times_seen``; the store itself drops the duplicat
 
 
 class Pipeline:
-    """Groups the errors of each batch into issues. Safe to call from several threads."""
+    """Normalises and prices the LLM calls of each batch and groups its errors into issues.
+    Safe to call from several threads."""
 
-    def __init__(self, meta: MetaStore, severity_rules: Sequence[SeverityRule] = ()) -> None:
+    def __init__(
+        self,
+        meta: MetaStore,
+        severity_rules: Sequence[SeverityRule] = (),
+        prices: PriceBook | None = None,
+    ) -> None:
         self.meta = meta
         self.severity_rules = tuple(severity_rules)
+        self.prices = prices
+        """Prices of LLM calls; None leaves calls without a cost (tests that need none)."""
         self._seen: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._lock = threading.Lock()
 
     def process(self, project: int, records: Sequence[Record]) -> None:
-        """Set ``issue_id`` on every error of ``records``, recording them in their issues."""
+        """Normalise and price the LLM calls of ``records``; set ``issue_id`` on every error,
+        recording them in their issues."""
+        self.price_calls(records)
         errors = [record for record in records if isinstance(record, Error)]
         if not errors:
             return
@@ -81,6 +99,40 @@ class Pipeline:
                 self._seen.move_to_end((project, error.id))
             while len(self._seen) > SEEN_IDS:
                 self._seen.popitem(last=False)
+
+    def price_calls(self, records: Sequence[Record]) -> None:
+        """Give each span that is an LLM call its canonical GenAI attributes, an error kind when
+        it failed, the provider of its model when it names none, and ``gen_ai.usage.cost``
+        (when known) with ``watchkeeper.cost_source``. A call that cannot be priced is stored
+        unpriced rather than refused."""
+        for record in records:
+            if type(record) is Span:
+                try:
+                    self._price_call(record)
+                except Exception:
+                    # Monitoring data is never refused for our own bug: stored as it came.
+                    log.exception("the LLM step failed on span %s; stored as sent", record.id)
+
+    def _price_call(self, span: Span) -> None:
+        attributes = span.attributes
+        if not normalise(attributes):
+            return
+        if span.status == "error" and "error.type" not in attributes:
+            attributes["error.type"] = "other"
+        if self.prices is None:
+            return
+        if "gen_ai.provider.name" not in attributes:
+            # The provider is what the LLM page groups by; genai-prices knows it from the model.
+            model = attributes.get("gen_ai.response.model")
+            guessed = self.prices.provider_for(model or attributes.get("gen_ai.request.model"))
+            if guessed is not None:
+                attributes["gen_ai.provider.name"] = guessed
+        usd, source = self.prices.cost(attributes, span.ts)
+        attributes["watchkeeper.cost_source"] = source
+        if usd is None:
+            attributes.pop("gen_ai.usage.cost", None)
+        else:
+            attributes["gen_ai.usage.cost"] = usd
 
 
 async def commit(

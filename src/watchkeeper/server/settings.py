@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from watchkeeper.alerts.rules import parse_interval, parse_rules_file
 from watchkeeper.errors.issues import SeverityRule, parse_severity_rules
+from watchkeeper.llm.overrides import parse_prices_file
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,25 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         ' [{match = "type:TimeoutError", severity = "minor"}].',
         parse_severity_rules,
     ),
+    Setting(
+        "prices_file",
+        None,
+        "YAML file of LLM price rules checked before the genai-prices data; reloaded when it"
+        " changes.",
+        parse_prices_file,
+    ),
+    Setting(
+        "rules_file",
+        None,
+        "YAML file of alert rules, channels and notification policy; reloaded when it changes.",
+        parse_rules_file,
+    ),
+    Setting(
+        "alerts_interval",
+        30.0,
+        "Seconds between alert evaluation cycles (or a duration such as 1m).",
+        parse_interval,
+    ),
 )
 
 _BY_NAME: Final = {setting.name: setting for setting in SETTINGS}
@@ -138,6 +159,9 @@ class Settings:
     session_days: float = 14.0
     secure_cookies: bool = False
     severity_rules: tuple[SeverityRule, ...] = ()
+    prices_file: Path | None = None
+    rules_file: Path | None = None
+    alerts_interval: float = 30.0
 
     @property
     def telemetry_path(self) -> Path:

@@ -7,7 +7,7 @@ and the query catalog agree on them. Only ``store/`` modules import a database d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from watchkeeper.query.sql import Dialect, Statement
 from watchkeeper.records import Record
@@ -72,6 +72,16 @@ Entry = tuple[int, Sequence[Record]]
 """A project id and records for it, as one ingest request delivered them."""
 
 
+class CostUpdate(NamedTuple):
+    """A stored LLM call's new cost (llm/reprice.py): None when it has no price."""
+
+    project: int
+    id: str
+    ts: int
+    cost_usd: float | None
+    cost_source: str
+
+
 class StoreBusyError(RuntimeError):
     """The store's file is held by another process (a running server)."""
 
@@ -93,6 +103,25 @@ class Store(Protocol):
 
     def delete_before(self, kind: str, ts: int) -> int:
         """Delete the records of ``kind`` older than ``ts`` (ns); return how many went."""
+
+    def repriceable_spans(
+        self,
+        *,
+        project: int | None,
+        since: int | None,
+        until: int | None,
+        after: tuple[int, int, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` LLM calls whose cost was not reported (cost source ``computed`` or
+        ``unpriced``) in ``project`` (all when None) with ``since <= ts < until`` (either open),
+        ordered by (ts, project, id) and after ``after`` in that order: their project, id, ts,
+        attributes, gen_ai_cost_usd and gen_ai_cost_source."""
+
+    def set_span_costs(self, updates: Sequence[CostUpdate]) -> int:
+        """Set the cost columns of these spans and their ``gen_ai.usage.cost`` (removed when
+        None) and ``watchkeeper.cost_source`` attributes, in one transaction; return how many
+        rows changed."""
 
     def close(self) -> None:
         """Release the database."""

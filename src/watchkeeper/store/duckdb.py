@@ -24,7 +24,15 @@ from msgspec.structs import astuple
 
 from watchkeeper.query.sql import Dialect, DuckDBDialect, Statement
 from watchkeeper.records import RECORD_TYPES, Record
-from watchkeeper.store.base import COLUMNS, DERIVED, JSON_COLUMNS, TABLES, Entry, StoreBusyError
+from watchkeeper.store.base import (
+    COLUMNS,
+    DERIVED,
+    JSON_COLUMNS,
+    TABLES,
+    CostUpdate,
+    Entry,
+    StoreBusyError,
+)
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "project": pa.int32(),
@@ -222,6 +230,77 @@ class DuckDBStore:
             .execute(f"DELETE FROM {TABLES[kind]} WHERE ts < $ts", {"ts": ts})
             .fetchone()
         )
+        return int(result[0]) if result else 0
+
+    def repriceable_spans(
+        self,
+        *,
+        project: int | None,
+        since: int | None,
+        until: int | None,
+        after: tuple[int, int, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """LLM calls priced (or left unpriced) at ingest, in (ts, project, id) order, a chunk
+        at a time for llm/reprice.py."""
+        where = ["gen_ai_cost_source IN ('computed', 'unpriced')"]
+        params: dict[str, Any] = {"limit": limit}
+        if project is not None:
+            where.append("project = $project")
+            params["project"] = project
+        if since is not None:
+            where.append("ts >= $since")
+            params["since"] = since
+        if until is not None:
+            where.append("ts < $until")
+            params["until"] = until
+        if after is not None:
+            where.append(
+                "(ts > $ts OR (ts = $ts AND (project > $p OR (project = $p AND id > $id))))"
+            )
+            params.update(ts=after[0], p=after[1], id=after[2])
+        return self.query(
+            Statement(
+                "SELECT project, id, ts, attributes, gen_ai_cost_usd, gen_ai_cost_source"
+                f" FROM spans WHERE {' AND '.join(where)}"
+                " ORDER BY ts, project, id LIMIT $limit",
+                params,
+            )
+        )
+
+    def set_span_costs(self, updates: Sequence[CostUpdate]) -> int:
+        """Update the cost columns and patch the attributes JSON (RFC 7386 merge: a null cost
+        removes ``gen_ai.usage.cost``) of the given spans in one transaction."""
+        if not updates:
+            return 0
+        columns = list(zip(*updates, strict=True))
+        table = pa.Table.from_arrays(
+            [
+                pa.array(columns[0], pa.int32()),
+                pa.array(columns[1], pa.string()),
+                pa.array(columns[2], pa.int64()),
+                pa.array(columns[3], pa.float64()),
+                pa.array(columns[4], pa.string()),
+            ],
+            names=["project", "id", "ts", "cost", "source"],
+        )
+        cur = self._cursor()
+        cur.register("incoming_costs", table)
+        cur.begin()
+        try:
+            result = cur.execute(
+                "UPDATE spans SET gen_ai_cost_usd = u.cost, gen_ai_cost_source = u.source,"
+                " attributes = json_merge_patch(spans.attributes, json_object("
+                "'gen_ai.usage.cost', u.cost, 'watchkeeper.cost_source', u.source))"
+                " FROM incoming_costs AS u"
+                " WHERE spans.ts = u.ts AND spans.project = u.project AND spans.id = u.id"
+            ).fetchone()
+            cur.commit()
+        except Exception:
+            cur.rollback()
+            raise
+        finally:
+            cur.unregister("incoming_costs")
         return int(result[0]) if result else 0
 
     def close(self) -> None:

@@ -28,8 +28,11 @@ from fastapi import APIRouter, Depends
 
 from watchkeeper.dashboard import login
 from watchkeeper.dashboard.pages import (
+    alert_rule,
+    alerts,
     issue,
     issues,
+    llm,
     logs,
     metrics,
     overview,
@@ -40,7 +43,9 @@ from watchkeeper.dashboard.pages import (
 
 router = APIRouter(dependencies=[Depends(login.csrf_protect)], include_in_schema=False)
 router.include_router(login.router)
-for page in (overview, issues, issue, requests, traces, trace, logs, metrics):
+for page in (
+    overview, issues, issue, requests, llm, traces, trace, logs, metrics, alerts, alert_rule,
+):  # fmt: skip
     router.include_router(page.router)
 
 __all__ = ["router"]

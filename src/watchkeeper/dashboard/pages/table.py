@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from watchkeeper.dashboard.login import SECURITY_HEADERS, format_ms, format_numb
 if TYPE_CHECKING:
     from watchkeeper.dashboard.pages.view import View
 
-NUMERIC: Final = frozenset({"count", "ms", "percent", "value"})
+NUMERIC: Final = frozenset({"count", "ms", "percent", "value", "usd"})
 FORMATS: Final = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 # A cell starting with one of these is a formula to spreadsheet programs; OWASP's "CSV
@@ -62,6 +63,26 @@ def format_value(value: float | None) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def format_usd(value: float | None) -> str:
+    """US dollars with the digits that matter: $1,234.50, $0.50, $0.0105, $0.000045; a dash for
+    no value (an unpriced cost is unknown, not $0).
+
+    >>> format_usd(1234.5), format_usd(0.5), format_usd(0.0105), format_usd(0.000045)
+    ('$1,234.50', '$0.50', '$0.0105', '$0.000045')
+    """
+    if value is None:
+        return "–"
+    sign, size = "-" if value < 0 else "", abs(value)
+    if size >= 1 or size == 0:
+        return f"{sign}${size:,.2f}"
+    # Three significant digits below a dollar (LLM calls cost fractions of a cent), at most 8
+    # decimals, at least the cents.
+    decimals = min(8, 2 - math.floor(math.log10(size)))
+    text = f"{size:.{decimals}f}".rstrip("0")
+    text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{sign}${text}" if float(text) else f"<${10**-decimals:.{decimals}f}"
+
+
 SHOW: Final[dict[str, Callable[[Any], str]]] = {
     "text": lambda value: "" if value is None else str(value),
     # Ids padded from 64 bits (Zipkin, Jaeger) start with zeros; what tells them apart follows.
@@ -71,6 +92,7 @@ SHOW: Final[dict[str, Callable[[Any], str]]] = {
     "percent": lambda value: "–" if value is None else f"{value:.1f}",
     "time": format_time,
     "value": format_value,
+    "usd": format_usd,
     "json": lambda value: json.dumps(value, sort_keys=True) if value else "",
 }
 """How each kind of cell reads on the page."""
@@ -124,6 +146,8 @@ class Column:
             return round(value / 1e6, 3)
         if self.kind == "percent":
             return round(value, 2)
+        if self.kind == "usd":
+            return round(value, 8)
         if self.kind == "time":
             return iso_time(value)
         return value

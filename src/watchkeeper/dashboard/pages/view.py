@@ -25,9 +25,11 @@ NAV: Final = (
     ("Overview", "/"),
     ("Issues", "/issues"),
     ("Requests", "/requests"),
+    ("LLM", "/llm"),
     ("Traces", "/traces"),
     ("Logs", "/logs"),
     ("Metrics", "/app-metrics"),
+    ("Alerts", "/alerts"),
 )  # fmt: skip
 """The top bar's links, (title, path), in order. A new page adds one line."""
 
