@@ -216,3 +216,42 @@ def test_file_rules_of_a_project_created_later_are_stored_then(
     shop = meta.ensure_project("shop")
     asyncio.run(ev.cycle(now=T0 + MIN))
     assert [(r.project_id, r.name) for r in AlertStore(meta).rules()] == [(shop.id, "Busy")]
+
+
+def test_alertmanager_channels_get_firing_alerts_every_minute_with_links(
+    store: DuckDBStore, meta: MetaStore, tmp_path: Path
+) -> None:
+    """Firing alerts are posted to an Alertmanager channel again once a minute (so its
+    resolve_timeout never resolves them), with a link to the rule under public_url."""
+    path = tmp_path / "alerts.yml"
+    path.write_text(
+        RULES.replace(
+            "channels:\n",
+            f'channels:\n  - {{name: am, type: alertmanager, url: "http://127.0.0.1:{closed_port()}"}}\n',
+        )
+        .replace("policy:\n", "policy:\n  channels: [oncall, am]\n  repeat_interval: 4h\n", 1)
+        .replace("  repeat_interval: 1h\n", "")
+    )
+    watcher = Evaluator(store, meta, rules_file=path, holder="a", clock=lambda: T0,
+                        external_url="https://wk.example.com",
+                        dispatcher_options={"max_attempts": 1})  # fmt: skip
+
+    async def run() -> list[list[str]]:
+        sent = []
+        for minute in range(4):
+            busy(store, T0 + minute * MIN - 30 * S)
+            report = await watcher.cycle(now=T0 + minute * MIN)
+            sent.append(
+                [f"{n.channel}:{n.group_key.endswith(':resend')}" for n in report.notifications]
+            )
+            if minute == 0:
+                urls = {a.generator_url for n in report.notifications for a in n.alerts}
+                assert urls == {"https://wk.example.com/alerts/rules/Busy?project=default"}
+        await watcher.dispatcher.aclose()
+        return sent
+
+    sent = asyncio.run(run())
+    # minute 0: the policy's first notification to both channels plus the Alertmanager resend;
+    # then only the resend, once a minute, while the policy holds its repeats for 4 h.
+    assert sorted(sent[0]) == ["am:False", "am:True", "oncall:False"]
+    assert sent[1:] == [["am:True"], ["am:True"], ["am:True"]]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -25,13 +26,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from watchkeeper.alerts import notifiers
 from watchkeeper.alerts.dispatch import DeliveryAttempt, Dispatcher
 from watchkeeper.alerts.engine import Engine, Source
-from watchkeeper.alerts.model import Notification, Notifier
+from watchkeeper.alerts.model import Alert, Notification, Notifier, Silence
 from watchkeeper.alerts.policy import Policy
 from watchkeeper.alerts.rules import RulesError, RuleSet, load_rules
+from watchkeeper.alerts.silences import silenced
 from watchkeeper.meta.alerts import AlertStore
 from watchkeeper.meta.store import MetaStore
 
@@ -39,6 +42,10 @@ log = logging.getLogger(__name__)
 
 LEASE: Final = "alerts.evaluator"
 MIN_LEASE_NS: Final = 60 * 10**9
+ALERTMANAGER_RESEND: Final = 60 * 10**9
+"""Alertmanager resolves a firing alert it has not heard of for its ``resolve_timeout`` (5 m by
+default), so, as Prometheus does (``resend_delay``, 1 m), firing alerts are posted again to
+Alertmanager channels every minute besides what the policy sends; Alertmanager deduplicates."""
 STOP_TIMEOUT: Final = 30.0
 """Seconds :meth:`Evaluator.stop` waits for the cycle under way before cancelling it."""
 
@@ -94,6 +101,7 @@ class Evaluator:
         self._engine: Engine | None = None
         self._policies: dict[int, Policy] = {}
         self._group_projects: dict[str, int] = {}
+        self._resent: dict[int, int] = {}
         self._attempts: list[tuple[int, DeliveryAttempt]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -203,17 +211,53 @@ class Evaluator:
         slugs = {p.id: p.slug for p in self.meta.projects()}
         out: list[Notification] = []
         for project in sorted(set(alerts) | set(self._policies)):
-            policy = self._policy(project, slugs.get(project, ""))
+            slug = slugs.get(project, "")
+            policy = self._policy(project, slug)
+            current = [self._linked(alert, slug) for alert in alerts.get(project, [])]
+            silences = self.alerts.silences(project, active_at=now)
             out += policy.process(
-                alerts.get(project, []),
-                now=now,
-                silences=self.alerts.silences(project, active_at=now),
-                acks=self.alerts.acks(project),
+                current, now=now, silences=silences, acks=self.alerts.acks(project)
             )
+            out += self._resend(project, slug, current, silences, now)
         self.alerts.save_policy_snapshots(
             {project: policy.snapshot() for project, policy in self._policies.items()}, now
         )
         return out
+
+    def _linked(self, alert: Alert, slug: str) -> Alert:
+        """The alert with a link to its rule on the Alerts page (``public_url`` setting)."""
+        if not self.external_url or alert.generator_url:
+            return alert
+        url = f"{self.external_url}/alerts/rules/{quote(alert.rule)}?project={quote(slug)}"
+        return dataclasses.replace(alert, generator_url=url)
+
+    def _resend(
+        self, project: int, slug: str, alerts: list[Alert], silences: list[Silence], now: int
+    ) -> list[Notification]:
+        """The project's firing, unsilenced alerts for its Alertmanager channels, once a
+        minute (:data:`ALERTMANAGER_RESEND`)."""
+        if now - self._resent.get(project, 0) < ALERTMANAGER_RESEND:
+            return []
+        config = self.ruleset.policy_for(slug)
+        wanted = {*config.channels, *(c for step in config.escalations for c in step.channels)}
+        channels = [
+            c.name for c in self.ruleset.channels if c.type == "alertmanager" and c.name in wanted
+        ]
+        muted = silenced(alerts, silences, now)
+        firing = tuple(a for a in alerts if a.state == "firing" and a.fingerprint not in muted)
+        if not channels or not firing:
+            return []
+        self._resent[project] = now
+        return [
+            Notification(
+                channel=channel,
+                group_key=f'{{project="{project}"}}:resend',
+                status="firing",
+                alerts=firing,
+                external_url=self.external_url,
+            )
+            for channel in channels
+        ]
 
     def _policy(self, project: int, slug: str) -> Policy:
         policy = self._policies.get(project)

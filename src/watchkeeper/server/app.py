@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.services = services
         services.evaluator = Evaluator(
             services.store, services.meta, rules_file=settings.rules_file,
-            interval=settings.alerts_interval,
+            interval=settings.alerts_interval, external_url=settings.base_url,
         )  # fmt: skip
         services.evaluator.start()
         try:

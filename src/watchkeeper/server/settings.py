@@ -9,6 +9,7 @@ docs/settings.md lists them all, and a test fails when one is missing there.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,13 @@ def _port(value: Any) -> int:
     if not 0 <= number <= 65535:
         raise ValueError("must be a TCP port, 0..65535 (0 picks a free one)")
     return number
+
+
+def _public_url(value: object) -> str:
+    text = str(value).strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise ValueError("must be an http(s) URL such as https://watchkeeper.example.com")
+    return text
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -129,12 +137,20 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         parse_rules_file,
     ),
     Setting(
+        "public_url",
+        "",
+        "The server's address as users reach it (https://watchkeeper.example.com), for links in"
+        " alert notifications; empty: http://HOST:PORT.",
+        _public_url,
+    ),
+    Setting(
         "alerts_interval",
         30.0,
         "Seconds between alert evaluation cycles (or a duration such as 1m).",
         parse_interval,
     ),
 )
+
 
 _BY_NAME: Final = {setting.name: setting for setting in SETTINGS}
 
@@ -161,7 +177,13 @@ class Settings:
     severity_rules: tuple[SeverityRule, ...] = ()
     prices_file: Path | None = None
     rules_file: Path | None = None
+    public_url: str = ""
     alerts_interval: float = 30.0
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the server: ``public_url``, else ``http://host:port``."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def telemetry_path(self) -> Path:
