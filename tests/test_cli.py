@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from watchkeeper import demo as demo_app
 from watchkeeper.cli import app
+from watchkeeper.meta.alerts import AlertStore
 from watchkeeper.meta.store import MetaStore
 from watchkeeper.query.sql import Statement
 from watchkeeper.store.duckdb import DuckDBStore
@@ -168,7 +170,8 @@ def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
 
 
 def test_demo_sends_live_data_through_the_sdk(tmp_path: Path) -> None:
-    """demo serves, prints the URL and login, and its app's spans and events reach the store."""
+    """demo serves, prints the URL and login, and its app's spans and events reach the store,
+    its LLM calls priced; it writes its alert rules and sets a budget, once."""
     with running("demo", tmp_path) as url:
         assert url.startswith("http://")
         time.sleep(1)  # stopping flushes what the app captured
@@ -176,15 +179,23 @@ def test_demo_sends_live_data_through_the_sdk(tmp_path: Path) -> None:
     try:
         spans = store.query(
             Statement(
-                "SELECT count(*) AS n FROM spans WHERE service = 'demo-chat-api'"
-                " AND attributes LIKE '%gen_ai.request.model%'"
+                "SELECT count(*) AS n, count(gen_ai_cost_usd) AS priced FROM spans"
+                " WHERE service = 'demo-chat-api' AND gen_ai_provider IS NOT NULL"
             )
         )
         events = store.query(Statement("SELECT count(*) AS n FROM events"))
     finally:
         store.close()
     assert spans[0]["n"] > 0
+    assert spans[0]["priced"] > 0
     assert events[0]["n"] > 0
+    assert (tmp_path / "alerts.yml").read_text() == demo_app.RULES
+    meta = MetaStore(f"sqlite:///{tmp_path / 'meta.sqlite3'}")
+    try:
+        assert meta.budget(meta.ensure_project("default").id) == demo_app.BUDGET_USD
+        assert {rule.name for rule in AlertStore(meta).rules()} >= {"ChatErrorRate", "NewIssue"}
+    finally:
+        meta.close()
 
 
 def keys_create(data_dir: Path, project: str, kind: str, *more: str) -> list[str]:

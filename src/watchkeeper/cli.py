@@ -407,11 +407,17 @@ def demo(
     port: PortOption = None,
 ) -> None:
     """Run the server with a synthetic LLM chat app sending it live data, until Ctrl-C."""
-    settings = settings_from(data_dir=data_dir, port=port)
+    rules = data_dir / "alerts.yml"
+    if not rules.exists():  # written once: the user's edits are kept
+        data_dir.mkdir(parents=True, exist_ok=True)
+        rules.write_text(demo_app.RULES)
+    settings = settings_from(data_dir=data_dir, port=port, rules_file=rules)
     done = setup(settings, DEFAULT_ADMIN_EMAIL, DEMO_PASSWORD)
     meta = MetaStore(settings.meta_url)
     try:
         login_ok = meta.authenticate(DEFAULT_ADMIN_EMAIL, DEMO_PASSWORD) is not None
+        if meta.budget(done.project_id) is None:
+            meta.set_budget(done.project_id, demo_app.BUDGET_USD)
     finally:
         meta.close()
     with listen(settings.host, settings.port) as sock:
@@ -432,6 +438,7 @@ def demo(
             f"  send your own app's data: watchkeeper.init(endpoint={server.url!r}, "
             f"key={done.ingest_key!r}, service=...)\n"
             f"  read API token: {done.read_token}\n"
+            f"  alert rules: {escape(str(rules))} (edit it; the server reloads it)\n"
             "Ctrl-C stops everything.",
             soft_wrap=True,
         )

@@ -489,3 +489,56 @@ def start(endpoint: str, key: str, *, seed: int | None = None) -> Simulation:
     simulation = Simulation(ChatApp(seed=seed))
     simulation.thread.start()
     return simulation
+
+
+RULES: Final = """\
+# The demo's alert rules (watchkeeper demo writes this file once; edit it and the server reloads
+# it). No channels: alerts show on the Alerts page only. docs/alerts.md has every option.
+policy:
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+rules:
+  - name: ChatErrorRate
+    query: signals.requests
+    params: {http_route: /chat}
+    window: 5m
+    value: error_pct
+    threshold: 3
+    for: 1m
+    labels: {severity: page}
+    annotations:
+      summary: "{{ $value | printf \\"%.1f\\" }} % of chat requests fail"
+  - name: LLMProviderFailing
+    query: llm.by_provider
+    window: 5m
+    by: [provider]
+    value: error_pct
+    threshold: 5
+    for: 2m
+    annotations:
+      summary: "{{ $labels.provider }}: {{ $value | printf \\"%.1f\\" }} % of calls fail"
+  - name: SlowChat
+    query: signals.requests
+    params: {http_route: /chat}
+    window: 5m
+    value: p95_ms
+    threshold: 8000
+    for: 2m
+  - name: LLMSpendToday
+    query: llm.totals
+    window: 1d
+    value: cost_usd
+    threshold: {budget: 0.8}
+    no_data: OK
+    annotations:
+      summary: "LLM spend today is {{ $value | printf \\"%.2f\\" }} USD"
+  - name: NewIssue
+    kind: new_issue
+    window: 1h
+    severity: [critical, major]
+"""
+"""Alert rules for the demo's traffic: some of them fire now and then."""
+
+BUDGET_USD: Final = 50.0
+"""The demo project's monthly LLM budget, so the LLM page shows spend against one."""
