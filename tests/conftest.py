@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.fakes.llm_provider import FakeProvider
 
 from watchkeeper.records import Event, Span
 from watchkeeper.store.duckdb import DuckDBStore
@@ -84,3 +86,22 @@ def running(tmp_path: Path) -> Iterator[Running]:
             read_token=meta.create_key(project.id, "read"),
             data_dir=tmp_path,
         )
+
+
+# litellm downloads its model price map from GitHub when imported unless told to use the copy it
+# ships; tests never reach the internet, so this is set before any test module imports litellm.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+
+@pytest.fixture(scope="session")
+def llm_provider_server() -> Iterator[FakeProvider]:
+    """The fake OpenAI/Anthropic/Gemini server on 127.0.0.1, one for the whole session."""
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def llm_provider(llm_provider_server: FakeProvider) -> FakeProvider:
+    """The session's fake LLM provider, with no requests or injected failures left over."""
+    llm_provider_server.reset()
+    return llm_provider_server

@@ -16,6 +16,7 @@ from watchkeeper.sdk.context import bind
 from watchkeeper.sdk.errors import capture_exception, capture_message
 from watchkeeper.sdk.integrations.asgi import WatchkeeperMiddleware as ASGIMiddleware
 from watchkeeper.sdk.integrations.httpx import instrument_httpx
+from watchkeeper.sdk.integrations.llm import instrument, instrument_llms
 from watchkeeper.sdk.integrations.requests import instrument_requests
 from watchkeeper.sdk.integrations.sqlalchemy import instrument_sqlalchemy
 from watchkeeper.sdk.integrations.wsgi import WatchkeeperMiddleware as WSGIMiddleware
@@ -53,7 +54,9 @@ __all__ = [
     "get_logger",
     "histogram",
     "init",
+    "instrument",
     "instrument_httpx",
+    "instrument_llms",
     "instrument_requests",
     "instrument_sqlalchemy",
     "metrics_asgi_app",

@@ -52,6 +52,7 @@ class Options(TypedDict, total=False):
     capture_errors: bool
     capture_locals: bool
     max_breadcrumbs: int
+    capture_content: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,10 @@ class Config:
     characters, redacted when ``redact`` is on) as ``frame.<n>.vars`` attributes."""
     max_breadcrumbs: int = 100
     """Recent log lines and calls kept to show on errors (at most 200; 0 turns them off)."""
+    capture_content: bool = False
+    """LLM calls carry their prompts and completions (``gen_ai.input.messages``,
+    ``gen_ai.output.messages``, ``gen_ai.system_instructions``), redacted and cut to 16 KiB
+    each; ``instrument(client, capture_content=...)`` decides per client instead."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Unpack[Options]) -> Config:

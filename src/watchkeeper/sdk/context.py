@@ -133,12 +133,18 @@ class BoundScope:
 
 
 def bind(
-    *, user_id: str | None = None, session_id: str | None = None, request_id: str | None = None
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    request_id: str | None = None,
+    feature: str | None = None,
 ) -> BoundScope:
     """Bind ids to the current thread or task, on top of those already bound; ``None`` keeps
     the bound value. Use as a statement (until the task or thread ends) or a ``with`` block.
     Inside a request seen by a watchkeeper middleware, the user and session ids also go on the
-    request's span, wherever in the request they were bound.
+    request's span, wherever in the request they were bound. ``feature`` names the product
+    feature the work serves (``"summarise"``): LLM calls made meanwhile carry it as their
+    ``feature`` attribute, so cost and errors group by feature.
 
     >>> with bind(user_id="u42"):
     ...     bound()["user_id"]
@@ -149,6 +155,7 @@ def bind(
         ("user_id", user_id),
         ("session_id", session_id),
         ("request_id", request_id),
+        ("feature", feature),
     ):
         if value is not None:
             fields[key] = str(value)
@@ -162,5 +169,6 @@ def bind(
 
 
 def bound() -> dict[str, str]:
-    """The ids bound here (``user_id``, ``session_id``, ``request_id``), possibly empty."""
+    """The ids bound here (``user_id``, ``session_id``, ``request_id``, ``feature``), possibly
+    empty."""
     return dict(bound_fields.get() or {})

@@ -480,6 +480,60 @@ def cache_miss(cache: str = "default") -> None:
     (_DEFAULT.metrics or standard()).cache_miss(cache)
 
 
+_llm_children: dict[tuple[str, str, str, str], tuple[Any, Any, Any, Any]] = {}
+_llm_made: list[Any] = []
+
+
+def llm_call(
+    operation: str,
+    provider: str,
+    model: str,
+    error_type: str,
+    duration_s: float,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    ttft_s: float | None,
+) -> None:
+    """An LLM call ended (the reserved :data:`GEN_AI` histograms, on the default registry,
+    registered on first use): its duration, its tokens when the provider reported them, and the
+    time to the first chunk of a stream. ``error_type`` is "" for a success.
+
+    >>> llm_call("chat", "openai", "gpt-4o", "", 1.2, 812, 64, None)
+    """
+    key = (operation, provider, model, error_type)
+    children = _llm_children.get(key)
+    if children is None:
+        with _standard_lock:
+            if not _llm_made:
+                _llm_made.extend(
+                    _make(GEN_AI[name], REGISTRY)
+                    for name in (
+                        "gen_ai_client_operation_duration_seconds",
+                        "gen_ai_client_token_usage",
+                        "gen_ai_server_time_to_first_token_seconds",
+                    )
+                )
+        duration, tokens, ttft = _llm_made
+        full = len(_llm_children) >= MAX_LABEL_SETS
+        # A model name per tenant or per fine-tune must not grow the scrape without bound.
+        labels = (operation, provider, "_OTHER" if full else model)
+        children = (
+            duration.labels(*labels, error_type),
+            tokens.labels(*labels, "input"),
+            tokens.labels(*labels, "output"),
+            ttft.labels(*labels),
+        )
+        if not full:
+            _llm_children[key] = children
+    children[0].observe(duration_s)
+    if input_tokens is not None:
+        children[1].observe(input_tokens)
+    if output_tokens is not None:
+        children[2].observe(output_tokens)
+    if ttft_s is not None:
+        children[3].observe(ttft_s)
+
+
 # -- business metrics in a line -------------------------------------------------------------
 
 _made: WeakKeyDictionary[CollectorRegistry, dict[str, Counter | Gauge | Histogram]] = (
