@@ -31,6 +31,18 @@ metadata = sa.MetaData(
 )
 
 
+def project_column(*, primary_key: bool = False, index: bool = False) -> sa.Column[int]:
+    """The ``project_id`` column of a table whose rows belong to one project (and go with it)."""
+    return sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+        index=index,
+    )
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """An aware UTC datetime in, an aware UTC datetime out, on every database.
 
@@ -87,13 +99,7 @@ memberships = sa.Table(
     sa.Column(
         "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     ),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        primary_key=True,
-        index=True,
-    ),
+    project_column(primary_key=True, index=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
@@ -102,13 +108,7 @@ api_keys = sa.Table(
     "api_keys",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    project_column(index=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("prefix", sa.String(16), nullable=False),
     # sha256 of the whole secret: the secret itself is shown once and never stored. A fast hash is
@@ -143,12 +143,7 @@ issues = sa.Table(
     metadata,
     # An integer id: short in URLs and the ``issue_id`` column of telemetry errors.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     # sha256 of the grouping key (errors/grouping.py); the key itself explains the grouping.
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("grouping_key", sa.Text, nullable=False),
@@ -177,12 +172,7 @@ budgets = sa.Table(
     metadata,
     # One monthly LLM spending budget per project, in US dollars (the LLM page shows spend
     # against it; the alerts issue alerts on it).
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    project_column(primary_key=True),
     sa.Column("monthly_usd", sa.Float, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("monthly_usd >= 0", name="monthly_usd"),
@@ -202,12 +192,7 @@ alert_rules = sa.Table(
     "alert_rules",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("source", sa.String(8), nullable=False),
     # The rule as written (the rules file's mapping, or the API's JSON), checked by alerts/rules.py
@@ -228,13 +213,7 @@ alert_instances = sa.Table(
     metadata,
     # sha256 of project, rule and labels (alerts/engine.py fingerprint).
     sa.Column("fingerprint", sa.String(64), primary_key=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    project_column(index=True),
     sa.Column("rule", sa.String(128), nullable=False),
     sa.Column("labels", sa.Text, nullable=False),
     sa.Column("annotations", sa.Text, nullable=False),
@@ -251,12 +230,7 @@ alert_history = sa.Table(
     "alert_history",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     sa.Column("rule", sa.String(128), nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("labels", sa.Text, nullable=False),
@@ -272,12 +246,7 @@ silences = sa.Table(
     "silences",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     # JSON list of {name, op, value} (alerts/model.py Matcher).
     sa.Column("matchers", sa.Text, nullable=False),
     sa.Column("starts_at", sa.BigInteger, nullable=False),
@@ -292,12 +261,7 @@ alert_acks = sa.Table(
     "alert_acks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("by", sa.String(320), nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
@@ -309,12 +273,7 @@ notification_attempts = sa.Table(
     "notification_attempts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    project_column(),
     sa.Column("channel", sa.String(64), nullable=False),
     sa.Column("group_key", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -330,12 +289,7 @@ alert_policy_state = sa.Table(
     "alert_policy_state",
     metadata,
     # alerts/policy.py Policy.snapshot() as JSON: groups, what they were told, flapping.
-    sa.Column(
-        "project_id",
-        sa.Integer,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    project_column(primary_key=True),
     sa.Column("snapshot", sa.Text, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
