@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import alerts
 import errors
 import ingest_throughput
+import llm
 import logging_overhead
 import middleware
 import sdk_overhead
@@ -69,6 +70,8 @@ if __name__ == "__main__":
     text += "\n" + errors.summary(errors_result)
     alerts_result = alerts.main()
     text += "\n" + alerts.summary(alerts_result)
+    llm_result = llm.main()
+    text += "\n" + llm.summary(llm_result)
     (RESULTS / "README.md").write_text(text)
     print(text)
     print(json.dumps(overhead["ratios"]))
