@@ -25,7 +25,8 @@ all calls (:class:`GcMeter`), which the medians mostly leave out. The ``parts`` 
 watchkeeper's overhead on an openai chat call (its wrapper in a warm loop, the same wrapper
 after each real call, the real call inside it), and a last section sends instrumented calls to
 a real ``watchkeeper serve`` and counts the spans it stored. Usage: ``python bench/llm.py``
-(``--profile``: watchkeeper's functions by own time, from cProfile).
+(``--profile``: watchkeeper's functions by own time, from cProfile; ``--quick``: only the
+watchkeeper section, printed).
 """
 
 from __future__ import annotations
@@ -657,6 +658,30 @@ def main() -> dict[str, Any]:
     return result
 
 
+def quick() -> None:
+    """``--quick``: only the watchkeeper section (about a minute), its overhead per call printed
+    and nothing written; for measuring a change to the integrations before and after it."""
+    with counting_sink() as sink:
+        found = child(__file__, "watchkeeper", sink)[0]
+    figures = summarise(found["rows"])
+    print(f"load average at start, end: {found['load'][0]}, {found['load'][1]}")
+    print("call | mode | overhead CPU µs (quartiles) | overhead wall µs | GC µs/call")
+    for name, modes in figures.items():
+        gc_bare = modes["bare"]["gc_ns_per_call"]
+        for mode, entry in modes.items():
+            if mode == "bare":
+                continue
+            low, _, high = entry["overhead_cpu_quartiles_ns"]
+            print(
+                f"{name} | {mode} | {_us(entry['overhead_cpu_ns'])} ({_us(low)}-{_us(high)}) | "
+                f"{_us(entry['overhead_wall_ns'])} | {_us(entry['gc_ns_per_call'] - gc_bare)}"
+            )
+    extra = extra_gc({section: found for section in ("watchkeeper", "langfuse", "langfuse_openai")})
+    print("GC µs per call beyond bare, all calls: " + ", ".join(
+        f"{mode} {_us(ns)}" for mode, ns in extra.items() if mode.startswith("watchkeeper")
+    ))  # fmt: skip
+
+
 def _us(ns: float) -> str:
     return f"{ns / 1000:,.1f}"
 
@@ -722,6 +747,8 @@ if __name__ == "__main__":
     }
     if "--profile" in sys.argv:
         profile()
+    elif "--quick" in sys.argv:
+        quick()
     elif not run_section(sections):
         outcome = main()
         print(summary(outcome))

@@ -52,16 +52,24 @@ class MessagesAdapter(StainlessAdapter):
 
     def response(self, call: Call, result: Any) -> None:
         attributes = call.attributes
-        for key, name in (("gen_ai.response.id", "id"), ("gen_ai.response.model", "model")):
-            value = getattr(result, name, None)
-            if type(value) is str:
-                attributes[key] = value
+        value = getattr(result, "id", None)
+        if type(value) is str:
+            attributes["gen_ai.response.id"] = value
+        value = getattr(result, "model", None)
+        if type(value) is str:
+            attributes["gen_ai.response.model"] = value
         call.set_finish_reason(getattr(result, "stop_reason", None))
         usage = getattr(result, "usage", None)
         if usage is not None:
-            counts: dict[str, Any] = {}
-            _read_usage(counts, usage)
-            _set_usage(call, counts)
+            # _read_usage and _set_usage in one, without a dict: a whole response's usage.
+            given = getattr(usage, "input_tokens", None)
+            read = getattr(usage, "cache_read_input_tokens", None)
+            write = getattr(usage, "cache_creation_input_tokens", None)
+            total = None if given is None else given + (read or 0) + (write or 0)
+            thinking = getattr(
+                getattr(usage, "output_tokens_details", None), "thinking_tokens", None
+            )
+            call.set_usage(total, getattr(usage, "output_tokens", None), read, write, thinking)
 
     def chunk(self, call: Call, item: Any) -> None:
         kind = getattr(item, "type", "")

@@ -88,7 +88,8 @@ class GenerateAdapter(Adapter):
             call.set_usage(prompt, output, usage.cached_content_token_count, None, thoughts)
 
     def chunk(self, call: Call, item: Any) -> None:
-        call.first_chunk()
+        if call.ttft is None:
+            call.first_chunk()
         self.response(call, item)  # each chunk's usage is the running total
         if call.output is not None:
             for candidate in (getattr(item, "candidates", None) or ())[:1]:
@@ -101,11 +102,11 @@ class GenerateAdapter(Adapter):
             call.output = []
         if hasattr(result, "__anext__"):
             observed: Any = observe_async(result, call)
+            end_when_dropped(observed, call)
         elif hasattr(result, "__next__"):
-            observed = observe(result, call)
+            observed = observe(result, call)  # ends the call when dropped
         else:
             return None
-        end_when_dropped(observed, call)
         return observed
 
     def content(self, call: Call) -> None:

@@ -120,6 +120,7 @@ class Call:
         "requests",
         "scope",
         "state",
+        "streaming",
         "t0",
         "ttft",
         "usage",
@@ -133,6 +134,7 @@ class Call:
         attributes: dict[str, object],
         capture: bool,
         inputs: Mapping[str, Any] | None,
+        streaming: bool = False,
     ) -> None:
         self.client = client
         self.adapter = adapter
@@ -141,7 +143,8 @@ class Call:
         self.capture = capture
         self.inputs = inputs
         self.output: Any = None
-        """The response, or the texts of a stream (for content)."""
+        """The response, or the texts of a stream (only when content is captured)."""
+        self.streaming = streaming
         self.attempts = 0
         self.requests = 0
         self.ended = False
@@ -229,8 +232,14 @@ class Call:
     # work runs where the span's record is built: on the batcher's thread.
 
     def enqueue(self, item: Item) -> None:
-        """Hand the span's item to the client, to be built by :func:`_build_call`."""
-        self.client.enqueue((_build_call, item, self))
+        """Hand the span's item to the client, to be built by :func:`_build_call`: with the
+        call's figures as plain numbers, so that the call and the response are freed now
+        rather than when the batcher takes the item (objects kept alive until then make the
+        garbage collector run more often on the app's thread)."""
+        input_tokens, output_tokens = self.usage
+        self.client.enqueue(
+            (_build_call, item, self.duration, self.ttft, input_tokens, output_tokens)
+        )
 
     def count_failure(self) -> None:
         self.client.count_failure()
@@ -242,9 +251,8 @@ class Call:
 
 def _build_call(item: Item, record_id: str) -> Record:
     """On the batcher's thread: the call's metrics and content, then its span's record."""
-    span, call = item[1], item[2]
-    attributes = call.attributes
-    input_tokens, output_tokens = call.usage
+    _, span, duration, ttft, input_tokens, output_tokens = item
+    attributes = span[7]  # see SpanScope.__exit__
     try:
         for key, value in attributes.items():
             if type(value) is Content:
@@ -254,10 +262,10 @@ def _build_call(item: Item, record_id: str) -> Record:
             str(attributes.get("gen_ai.provider.name", "")),
             str(attributes.get("gen_ai.request.model", "")),
             str(attributes.get("error.type", "")),
-            call.duration,
+            duration,
             input_tokens,
             output_tokens,
-            call.ttft,
+            ttft,
         )
     except Exception as exc:
         warn_once("the LLM integration (building a call)", exc)
@@ -276,12 +284,11 @@ def count_attempt(source: str, request: bool = False) -> None:
             call.attempts += 1
 
 
-def _begin(adapter: Adapter, settings: Settings, owner: Any, kwargs: Mapping[str, Any]) -> Any:
-    """Open the span of a call; None when nothing is to be recorded (no client, or inside a
-    call already recorded)."""
-    client = DEFAULT.client
-    if client is None or _ACTIVE.get() is not None:
-        return None
+def _begin(
+    client: Client, adapter: Adapter, settings: Settings, owner: Any, kwargs: Mapping[str, Any]
+) -> Call | None:
+    """Open the span of a call through ``client``; None when that failed. The caller checks
+    that no call is being recorded already (``_ACTIVE``)."""
     try:
         provider, address, port = adapter.describe(owner)
         stream = adapter.streams or kwargs.get("stream") is True
@@ -307,7 +314,7 @@ def _begin(adapter: Adapter, settings: Settings, owner: Any, kwargs: Mapping[str
             {k: list(v) if type(v) is list else v for k, v in kwargs.items()} if capture else None
         )
         name = f"{adapter.operation} {model}" if model else adapter.operation
-        call = Call(client, adapter, name, attributes, capture, inputs)
+        call = Call(client, adapter, name, attributes, capture, inputs, stream)
         call.scope.__enter__()  # type: ignore[union-attr]
         call.t0 = perf_counter()  # after the span's own start: the first chunk is within it
         return call
@@ -317,17 +324,18 @@ def _begin(adapter: Adapter, settings: Settings, owner: Any, kwargs: Mapping[str
         return None
 
 
-def _done(call: Call, result: Any, stream: bool) -> Any:
+def _done(call: Call, result: Any) -> Any:
     """Record a call's result; a stream is observed in place and its span ends with it."""
     try:
-        if stream:
+        if call.streaming:
             observed = call.adapter.stream(call, result)
             if observed is not None:
                 if call.scope is not None:
                     call.scope.detach()  # what runs until the stream ends is not inside it
                 return observed
         else:
-            call.output = result
+            if call.capture:
+                call.output = result  # for the content, made on the batcher's thread
             call.adapter.response(call, result)
     except Exception as exc:
         call._failed("reading a response", exc)
@@ -343,7 +351,10 @@ def run(
     send: Callable[[], Any],
 ) -> Any:
     """Record the call ``send()`` makes with ``kwargs`` through the client ``owner``."""
-    call = _begin(adapter, settings, owner, kwargs)
+    client = DEFAULT.client
+    call = None
+    if client is not None and _ACTIVE.get() is None:
+        call = _begin(client, adapter, settings, owner, kwargs)
     if call is None:
         return send()
     token = _ACTIVE.set(call)
@@ -354,7 +365,7 @@ def run(
         call.end(exc)
         raise
     _ACTIVE.reset(token)
-    return _done(call, result, adapter.streams or kwargs.get("stream") is True)
+    return _done(call, result)
 
 
 async def run_async(
@@ -365,7 +376,10 @@ async def run_async(
     send: Callable[[], Awaitable[Any]],
 ) -> Any:
     """:func:`run` for a call made by awaiting ``send()``."""
-    call = _begin(adapter, settings, owner, kwargs)
+    client = DEFAULT.client
+    call = None
+    if client is not None and _ACTIVE.get() is None:
+        call = _begin(client, adapter, settings, owner, kwargs)
     if call is None:
         return await send()
     token = _ACTIVE.set(call)
@@ -376,7 +390,7 @@ async def run_async(
         call.end(exc)
         raise
     _ACTIVE.reset(token)
-    return _done(call, result, adapter.streams or kwargs.get("stream") is True)
+    return _done(call, result)
 
 
 def wrap(
@@ -393,19 +407,42 @@ def wrap(
 
         @functools.wraps(original)
         async def record_async(*args: Any, **kwargs: Any) -> Any:
-            if DEFAULT.client is None:
+            client = DEFAULT.client
+            if client is None or _ACTIVE.get() is not None:
                 return await original(*args, **kwargs)
-            return await run_async(
-                adapter, settings, owner(args), kwargs, lambda: original(*args, **kwargs)
-            )
+            call = _begin(client, adapter, settings, owner(args), kwargs)
+            if call is None:
+                return await original(*args, **kwargs)
+            token = _ACTIVE.set(call)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                _ACTIVE.reset(token)
+                call.end(exc)
+                raise
+            _ACTIVE.reset(token)
+            return _done(call, result)
 
         return mark(record_async, original)
 
+    # What run() does, written out: the app's thread pays for every call and frame here.
     @functools.wraps(original)
     def record(*args: Any, **kwargs: Any) -> Any:
-        if DEFAULT.client is None:
+        client = DEFAULT.client
+        if client is None or _ACTIVE.get() is not None:
             return original(*args, **kwargs)
-        return run(adapter, settings, owner(args), kwargs, lambda: original(*args, **kwargs))
+        call = _begin(client, adapter, settings, owner(args), kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        token = _ACTIVE.set(call)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            _ACTIVE.reset(token)
+            call.end(exc)
+            raise
+        _ACTIVE.reset(token)
+        return _done(call, result)
 
     return mark(record, original)
 
@@ -440,15 +477,32 @@ _END: Final = object()
 
 def observe(iterator: Iterator[Any], call: Call) -> Iterator[Any]:
     """``iterator``'s items, seen by ``call``; the call ends when it is exhausted, fails or is
-    closed. The first item is fetched inside the call, so retries made then are counted."""
+    closed, or when it is dropped, even unread (no :func:`end_when_dropped` needed). The first
+    item is fetched inside the call, so retries made then are counted.
+
+    >>> observed = observe(iter(["a", "b"]), call)  # doctest: +SKIP
+    """
+    observed = _observe(iterator, call)
+    # Started up to its first `yield`: a started generator that is dropped is closed, which
+    # ends the call, at the cost of one step (a weakref.finalize costs ten times more).
+    next(observed)
+    return observed
+
+
+def _observe(iterator: Iterator[Any], call: Call) -> Iterator[Any]:
+    chunk = call.adapter.chunk
     try:
+        yield None
         token = _ACTIVE.set(call)
         try:
             item = next(iterator, _END)
         finally:
             _ACTIVE.reset(token)
         while item is not _END:
-            call.chunk(item)
+            try:
+                chunk(call, item)
+            except Exception as exc:
+                call._failed("reading a stream chunk", exc)
             yield item
             item = next(iterator, _END)
     except GeneratorExit:
@@ -462,6 +516,7 @@ def observe(iterator: Iterator[Any], call: Call) -> Iterator[Any]:
 
 async def observe_async(iterator: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     """:func:`observe` for async iterators."""
+    chunk = call.adapter.chunk
     try:
         token = _ACTIVE.set(call)
         try:
@@ -469,7 +524,10 @@ async def observe_async(iterator: AsyncIterator[Any], call: Call) -> AsyncIterat
         finally:
             _ACTIVE.reset(token)
         while item is not _END:
-            call.chunk(item)
+            try:
+                chunk(call, item)
+            except Exception as exc:
+                call._failed("reading a stream chunk", exc)
             yield item
             item = await anext(iterator, _END)
     except GeneratorExit:
@@ -482,7 +540,8 @@ async def observe_async(iterator: AsyncIterator[Any], call: Call) -> AsyncIterat
 
 
 def end_when_dropped(stream: Any, call: Call) -> None:
-    """End ``call`` when ``stream`` is garbage-collected, if nothing ended it before."""
+    """End ``call`` when ``stream`` is garbage-collected, if nothing ended it before (what
+    :func:`observe` does by itself; an async generator is closed by its event loop, if ever)."""
     weakref.finalize(stream, call.end)
 
 

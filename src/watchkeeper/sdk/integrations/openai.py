@@ -21,13 +21,13 @@ from typing import Any, Final
 
 from watchkeeper.sdk.integrations import warn_once
 from watchkeeper.sdk.integrations.llm import (
+    _ACTIVE,
     MARK,
     Adapter,
     Call,
     Content,
     Message,
     Settings,
-    count_attempt,
     end_when_dropped,
     field,
     mark,
@@ -70,10 +70,10 @@ class StainlessAdapter(Adapter):
         if hasattr(iterator, "__anext__"):
             result._iterator = observe_async(iterator, call)
             result.close = _AsyncClose(result, call)
+            end_when_dropped(result, call)
         else:
-            result._iterator = observe(iterator, call)
+            result._iterator = observe(iterator, call)  # ends the call when dropped
             result.close = _Close(result, call)
-        end_when_dropped(result, call)
         return result
 
 
@@ -82,25 +82,31 @@ def hook_attempts(client: Any) -> None:
     current = client.__dict__.get("_prepare_request")
     if getattr(current, MARK, False):
         return
-    if current is None:
-        method = type(client)._prepare_request
-        ref = weakref.ref(client)  # no cycle: a dropped client is freed at once, as without us
-        current = lambda request: method(ref(), request)  # noqa: E731
-    else:
-        method = current
-    send = current
+    # The class's method is called with a weak reference to the client, so there is no cycle
+    # and a dropped client is freed at once, as without us; one already set on the object is
+    # called as it is. count_attempt() is written out: this runs once per attempt.
+    method = type(client)._prepare_request if current is None else current
+    ref = weakref.ref(client) if current is None else None
+    get = _ACTIVE.get
     if inspect.iscoroutinefunction(method):
 
         async def prepare_async(request: Any) -> None:
-            count_attempt("stainless")
-            await send(request)
+            call = get()
+            if call is not None and call.adapter.source == "stainless":
+                call.attempts += 1
+            await (method(request) if ref is None else method(ref(), request))
 
         client._prepare_request = mark(prepare_async, method)
     else:
 
         def prepare(request: Any) -> None:
-            count_attempt("stainless")
-            send(request)
+            call = get()
+            if call is not None and call.adapter.source == "stainless":
+                call.attempts += 1
+            if ref is None:
+                method(request)
+            else:
+                method(ref(), request)
 
         client._prepare_request = mark(prepare, method)
 
@@ -151,23 +157,34 @@ class ChatAdapter(StainlessAdapter):
 
     def response(self, call: Call, result: Any) -> None:
         read_ids(call, result)
-        for choice in getattr(result, "choices", None) or ():
-            call.set_finish_reason(choice.finish_reason, choice.index or 0)
+        choices = getattr(result, "choices", None)
+        if choices:
+            if len(choices) == 1:  # the common case, without a loop
+                choice = choices[0]
+                call.set_finish_reason(choice.finish_reason, choice.index or 0)
+            else:
+                for choice in choices:
+                    call.set_finish_reason(choice.finish_reason, choice.index or 0)
         usage = getattr(result, "usage", None)
         if usage is not None:
             read_chat_usage(call, usage)
 
     def chunk(self, call: Call, item: Any) -> None:
-        call.first_chunk()
+        # Per chunk of a stream: only what a chunk may carry is looked at.
+        if call.ttft is None:
+            call.first_chunk()
         if "gen_ai.response.id" not in call.attributes:
             read_ids(call, item)
-        for choice in getattr(item, "choices", None) or ():
-            if choice.finish_reason is not None:
-                call.set_finish_reason(choice.finish_reason, choice.index or 0)
-            if call.output is not None and choice.index == 0:
-                text = getattr(choice.delta, "content", None)
-                if text:
-                    call.output.append(text)
+        choices = getattr(item, "choices", None)
+        if choices:
+            output = call.output
+            for choice in choices:
+                if choice.finish_reason is not None:
+                    call.set_finish_reason(choice.finish_reason, choice.index or 0)
+                if output is not None and choice.index == 0:
+                    text = getattr(choice.delta, "content", None)
+                    if text:
+                        output.append(text)
         usage = getattr(item, "usage", None)
         if usage is not None:
             read_chat_usage(call, usage)
