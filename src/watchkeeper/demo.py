@@ -540,5 +540,6 @@ rules:
 """
 """Alert rules for the demo's traffic: some of them fire now and then."""
 
-BUDGET_USD: Final = 50.0
-"""The demo project's monthly LLM budget, so the LLM page shows spend against one."""
+BUDGET_USD: Final = 10_000.0
+"""The demo project's monthly LLM budget, so the LLM page shows spend against one (the demo
+spends about $20 an hour: LLMSpendToday fires after half a day or so)."""
