@@ -22,7 +22,7 @@ from watchkeeper.sdk.spool import Spool
 from watchkeeper.sdk.transport import HTTPTransport, Transport
 
 if TYPE_CHECKING:
-    from watchkeeper.sdk.metrics import MetricsPush
+    from watchkeeper.sdk.push import MetricsPush
 
 logger = logging.getLogger("watchkeeper")
 
@@ -160,10 +160,10 @@ def init(
     if client.enabled:
         # Imported here: the OpenTelemetry API and prometheus-client load only once an app
         # turns monitoring on, keeping `import watchkeeper` cheap.
-        from watchkeeper.sdk import breadcrumbs, errors, metrics, otel  # noqa: PLC0415
+        from watchkeeper.sdk import breadcrumbs, errors, otel, push  # noqa: PLC0415
 
         otel.install()  # follows the default client, so a later init() takes effect
-        client._push = metrics.start_push(client)
+        client._push = push.start_push(client)
         breadcrumbs.configure(client.config.max_breadcrumbs)
         if client.config.capture_errors:
             errors.install()  # the hooks follow the default client too
